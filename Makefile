@@ -1,0 +1,49 @@
+# Two commands matter: `make run` (serve the demo on SQLite) and `make test` (lint, types, tests).
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+PG_TEST_URL ?= postgresql+asyncpg://postgres@127.0.0.1:5432/test
+
+.PHONY: run test test-pg lint types pytest ide bench bench-graphql bench-export clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[test,dev]'
+	touch $(STAMP)
+
+# GraphiQL assets come from npm at build time into a git-ignored folder (never committed).
+ide:
+	@if command -v npm >/dev/null 2>&1; then bash app/graphql/ide/build.sh; \
+	else echo "warning: npm not found; GraphiQL assets not built (the API works without them)" >&2; fi
+
+run: $(STAMP) ide
+	$(BIN)/python -m app serve --demo
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+types: $(STAMP)
+	$(BIN)/mypy
+
+pytest: $(STAMP) ide
+	$(BIN)/pytest -q
+
+test: lint types pytest
+
+# The same suite against PostgreSQL (what .ci/run does after `make test`).
+test-pg: $(STAMP) ide
+	TEST_DATABASE_URL=$(PG_TEST_URL) $(BIN)/pytest -q
+
+bench: bench-graphql bench-export
+
+bench-graphql: $(STAMP) ide
+	$(BIN)/python bench/graphql.py
+
+bench-export: $(STAMP)
+	$(BIN)/python bench/export.py
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache app/graphql/ide/static app/graphql/ide/frontend/node_modules

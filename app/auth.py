@@ -1,0 +1,164 @@
+"""Credentials to a principal: `REB-APIKEY` secret keys or `Authorization: Bearer` JWTs.
+
+Keys are stored as HMAC-SHA-256 with a server pepper plus an 8-character lookup prefix, and
+compared in constant time. JWT algorithms are pinned by configuration. Authenticating writes
+nothing and costs one query.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import jwt
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.errors import Forbidden, Unauthorized
+from app.ids import new_id
+from app.models import ApiKey, User, utcnow
+from app.settings import Settings
+
+PERMISSIONS = ("read", "write")
+KEY_PREFIX_LENGTH = 8
+MAX_CREDENTIAL_LENGTH = 4096
+
+
+@dataclass(frozen=True)
+class Principal:
+    organization_id: str
+    user: User
+    permissions: frozenset[str]
+
+    @property
+    def user_id(self) -> str:
+        return self.user.id
+
+    def require(self, permission: str) -> None:
+        if permission not in self.permissions:
+            raise Forbidden(f"This credential lacks the {permission!r} permission.")
+
+
+def hash_secret(secret: str, pepper: str) -> str:
+    return hmac.new(pepper.encode(), secret.encode(), hashlib.sha256).hexdigest()
+
+
+def parse_permissions(text: str) -> frozenset[str]:
+    names = frozenset(p.strip() for p in text.replace(" ", ",").split(",") if p.strip())
+    unknown = names - set(PERMISSIONS)
+    if unknown:
+        raise ValueError(f"unknown permissions: {', '.join(sorted(unknown))}")
+    return names
+
+
+async def issue_api_key(
+    session: AsyncSession, *, user: User, permissions: frozenset[str], pepper: str
+) -> str:
+    """Create a key and return its secret: the only time it is ever visible."""
+    while True:
+        secret = secrets.token_urlsafe(32)  # 32 random bytes
+        prefix = secret[:KEY_PREFIX_LENGTH]
+        taken = await session.scalar(select(ApiKey.id).where(ApiKey.prefix == prefix))
+        if taken is None:
+            break
+    session.add(
+        ApiKey(
+            id=new_id("key"),
+            prefix=prefix,
+            secret_hash=hash_secret(secret, pepper),
+            organization_id=user.organization_id,
+            user_id=user.id,
+            permissions=",".join(sorted(permissions)),
+            created_time=utcnow(),
+        )
+    )
+    await session.flush()
+    return secret
+
+
+def _header(headers: Mapping[str, str], name: str) -> str | None:
+    value = headers.get(name)
+    if value is None:
+        return None
+    if len(value) > MAX_CREDENTIAL_LENGTH:
+        raise Unauthorized("Invalid credentials.")
+    return value.strip()
+
+
+async def authenticate(
+    session: AsyncSession, headers: Mapping[str, str], settings: Settings
+) -> Principal:
+    """Resolve the caller; the Bearer JWT wins when both credentials are sent."""
+    authorization = _header(headers, "authorization")
+    if authorization:
+        scheme, _, token = authorization.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise Unauthorized("Invalid credentials: expected 'Authorization: Bearer <JWT>'.")
+        return await _authenticate_jwt(session, token.strip(), settings)
+    api_key = _header(headers, "reb-apikey")
+    if api_key:
+        return await _authenticate_key(session, api_key, settings)
+    raise Unauthorized("Missing credentials: send REB-APIKEY or Authorization: Bearer.")
+
+
+async def _authenticate_key(session: AsyncSession, secret: str, settings: Settings) -> Principal:
+    digest = hash_secret(secret, settings.api_key_pepper)
+    row = (
+        await session.execute(
+            select(ApiKey, User)
+            .join(User, User.id == ApiKey.user_id)
+            .where(ApiKey.prefix == secret[:KEY_PREFIX_LENGTH])
+        )
+    ).first()
+    expected = row[0].secret_hash if row else hash_secret("", settings.api_key_pepper)
+    if not hmac.compare_digest(digest, expected) or row is None:
+        raise Unauthorized("Invalid credentials.")
+    key, user = row
+    return Principal(
+        organization_id=key.organization_id,
+        user=user,
+        permissions=frozenset(key.permissions.split(",")) & set(PERMISSIONS),
+    )
+
+
+def _jwt_key(settings: Settings) -> str | None:
+    if settings.jwt_algorithm.startswith("HS"):
+        return settings.jwt_secret
+    return settings.jwt_public_key
+
+
+async def _authenticate_jwt(session: AsyncSession, token: str, settings: Settings) -> Principal:
+    key = _jwt_key(settings)
+    if not key:
+        raise Unauthorized("Invalid credentials: JWT authentication is not configured.")
+    try:
+        claims = jwt.decode(
+            token,
+            key,
+            algorithms=[settings.jwt_algorithm],
+            audience=settings.jwt_audience,
+            issuer=settings.jwt_issuer,
+            options={"require": ["exp", "sub", "org"]},
+        )
+    except jwt.ExpiredSignatureError:
+        raise Unauthorized("Invalid credentials: the token has expired.") from None
+    except jwt.PyJWTError:
+        raise Unauthorized("Invalid credentials.") from None
+    subject, organization = claims.get("sub"), claims.get("org")
+    if not isinstance(subject, str) or not isinstance(organization, str):
+        raise Unauthorized("Invalid credentials.")
+    raw_permissions = claims.get("permissions", [])
+    if isinstance(raw_permissions, str):
+        raw_permissions = raw_permissions.replace(" ", ",").split(",")
+    if not isinstance(raw_permissions, list):
+        raise Unauthorized("Invalid credentials.")
+    user = await session.scalar(
+        select(User).where(User.id == subject, User.organization_id == organization)
+    )
+    if user is None:
+        raise Unauthorized("Invalid credentials.")
+    permissions = frozenset(p for p in raw_permissions if isinstance(p, str)) & set(PERMISSIONS)
+    return Principal(organization_id=organization, user=user, permissions=permissions)

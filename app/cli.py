@@ -1,0 +1,198 @@
+"""`python -m app …` / `exports-gateway …`: serve, worker, migrate, seed-demo, create-api-key,
+export-schema. Logs go to stderr; stdout carries only what a script may want to read."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from collections.abc import Awaitable, Callable, Sequence
+from typing import TypeVar
+
+from app.settings import Settings, SettingsError
+
+T = TypeVar("T")
+
+
+def _with_session(settings: Settings, work: Callable[..., Awaitable[T]]) -> T:
+    from app.db import make_engine, make_sessionmaker
+
+    async def run() -> T:
+        engine = make_engine(settings.database_url)
+        try:
+            async with make_sessionmaker(engine)() as session:
+                return await work(session)
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(run())
+
+
+def cmd_migrate(settings: Settings, _: argparse.Namespace) -> int:
+    from app.migrate import upgrade
+
+    upgrade(settings.database_url)
+    print("database is at the latest schema", file=sys.stderr)
+    return 0
+
+
+def cmd_seed_demo(settings: Settings, args: argparse.Namespace) -> int:
+    from app.demo import seed_demo
+
+    keys = _with_session(
+        settings,
+        lambda session: seed_demo(
+            session,
+            organization_id=args.organization,
+            customers=args.customers,
+            transactions=args.transactions,
+            pepper=settings.api_key_pepper,
+            keys_file=settings.var_dir / "demo-keys.txt" if args.organization == "demo" else None,
+            show_progress=not args.quiet,
+        ),
+    )
+    for line in keys:
+        print(line)
+    return 0
+
+
+def cmd_create_api_key(settings: Settings, args: argparse.Namespace) -> int:
+    from app.auth import issue_api_key, parse_permissions
+    from app.demo import ensure_user
+    from app.ids import is_valid_id
+
+    if not is_valid_id(args.organization):
+        print(
+            "error: --organization must be 1-50 characters of letters, digits and @~-._",
+            file=sys.stderr,
+        )
+        return 2
+    try:
+        permissions = parse_permissions(args.permissions)
+    except ValueError as exc:
+        print(f"error: --permissions: {exc}", file=sys.stderr)
+        return 2
+
+    async def work(session: object) -> str:
+        from sqlalchemy.ext.asyncio import AsyncSession
+
+        assert isinstance(session, AsyncSession)
+        user = await ensure_user(session, organization_id=args.organization, email=args.user)
+        secret = await issue_api_key(
+            session, user=user, permissions=permissions, pepper=settings.api_key_pepper
+        )
+        await session.commit()
+        return secret
+
+    print(_with_session(settings, work))
+    return 0
+
+
+def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
+    import uvicorn
+
+    if args.demo:
+        cmd_migrate(settings, args)
+        args.organization, args.customers, args.transactions, args.quiet = (
+            "demo",
+            500,
+            5000,
+            False,
+        )
+        cmd_seed_demo(settings, args)
+        _print_welcome(settings, args.host, args.port)
+    uvicorn.run(
+        "app.main:create_app",
+        factory=True,
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        log_level=settings.log_level.lower(),
+        proxy_headers=False,
+    )
+    return 0
+
+
+def _print_welcome(settings: Settings, host: str, port: int) -> None:
+    base = settings.public_base_url or f"http://{host}:{port}"
+    keys_file = settings.var_dir / "demo-keys.txt"
+    keys = keys_file.read_text().strip() if keys_file.exists() else "(no demo keys file)"
+    print(
+        f"\nexports-gateway is starting\n"
+        f"  GraphiQL:  {base}/graphql\n"
+        f"  GraphQL:   {base}/graphql (POST)\n"
+        f"  REST:      {base}/data-exports\n"
+        f"  Database:  {settings.database_url}\n"
+        f"  Worker:    {settings.worker_mode}\n"
+        f"Demo keys (also in {keys_file}):\n  {keys.replace(chr(10), chr(10) + '  ')}\n"
+        f"Try: curl -H 'REB-APIKEY: <key>' {base}/data-exports?expand=user\n",
+        flush=True,
+    )
+
+
+def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
+    from app.exports.worker import run_standalone
+
+    return asyncio.run(run_standalone(settings, concurrency=args.concurrency, once=args.once))
+
+
+def cmd_export_schema(_: Settings | None, __: argparse.Namespace) -> int:
+    from app.graphql.schema import build_schema
+
+    sys.stdout.write(build_schema().as_str() + "\n")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="exports-gateway", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="serve the HTTP API (REST + GraphQL)")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--workers", type=int, default=1, help="server processes")
+    serve.add_argument("--demo", action="store_true", help="migrate, seed demo data, print keys")
+    serve.set_defaults(handler=cmd_serve)
+
+    worker = sub.add_parser("worker", help="run the export worker standalone")
+    worker.add_argument("--concurrency", type=int, default=1)
+    worker.add_argument("--once", action="store_true", help="drain what is due, then exit")
+    worker.set_defaults(handler=cmd_worker)
+
+    sub.add_parser("migrate", help="apply database migrations").set_defaults(handler=cmd_migrate)
+
+    seed = sub.add_parser("seed-demo", help="create demo organization, users, keys and data")
+    seed.add_argument("--organization", default="demo")
+    seed.add_argument("--customers", type=int, default=500)
+    seed.add_argument("--transactions", type=int, default=5000)
+    seed.add_argument("--quiet", action="store_true", help="no progress bar")
+    seed.set_defaults(handler=cmd_seed_demo)
+
+    key = sub.add_parser("create-api-key", help="create a secret key; prints it on the last line")
+    key.add_argument("--organization", required=True)
+    key.add_argument("--user", required=True, help="email of the user (created if missing)")
+    key.add_argument("--permissions", default="read,write")
+    key.set_defaults(handler=cmd_create_api_key)
+
+    schema = sub.add_parser("export-schema", help="print the GraphQL SDL")
+    schema.set_defaults(handler=cmd_export_schema, no_settings=True)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if getattr(args, "no_settings", False):
+        logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
+        return int(args.handler(None, args))
+    try:
+        settings = Settings.from_env()
+    except SettingsError as exc:
+        print(f"configuration error: {exc}", file=sys.stderr)
+        return 2
+    logging.basicConfig(
+        level=settings.log_level,
+        stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    return int(args.handler(settings, args))

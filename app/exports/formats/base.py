@@ -1,0 +1,196 @@
+"""The writer contract, the format registry and the value rendering every format shares.
+
+Keeping value rendering in one place is what makes the formats agree with each other: a
+datetime or a money amount reads the same in a CSV cell, a JSON number, an XML element and a
+PDF table cell (spec §7).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import ROUND_HALF_UP, Context, Decimal
+from typing import Protocol
+
+from app.exports.fields import Field, Kind
+
+Record = Mapping[str, object]
+"""One exported row: field path (`billingAddress/country`) -> str | int | bool | Decimal |
+aware UTC datetime | None. A path missing from the mapping is exported as None."""
+
+FORMATS: tuple[str, ...] = ("csv", "json", "json-api", "xml", "pdf")
+
+_CENT = Decimal("0.01")
+# Wide enough that quantizing any realistic amount never raises InvalidOperation.
+_MONEY_CONTEXT = Context(prec=100, rounding=ROUND_HALF_UP)
+
+
+class FormatWriter(Protocol):
+    """Turns record batches into file bytes: `header() + rows(b1) + rows(b2) + ... + footer()`.
+
+    Writers other than pdf return only the bytes of the current call, so an export of any
+    size runs in constant memory; the caller owns the file.
+    """
+
+    content_type: str
+    extension: str
+
+    def header(self) -> bytes: ...
+
+    def rows(self, batch: Sequence[Record]) -> bytes: ...
+
+    def footer(self) -> bytes: ...
+
+
+def make_writer(fmt: str, *, fields: Sequence[Field], resource: str, title: str) -> FormatWriter:
+    """Build a fresh (single-use, stateful) writer for one export file.
+
+    Raises ValueError for an unknown format or an unusable field list, before any byte is
+    written, so a bad request fails at once rather than half way through a file.
+    """
+    # Imported here because the format modules import this one.
+    from app.exports.formats.csv_writer import CsvWriter
+    from app.exports.formats.json_writer import JsonWriter
+    from app.exports.formats.jsonapi import JsonApiWriter
+    from app.exports.formats.pdf import PdfWriter
+    from app.exports.formats.xml_writer import XmlWriter
+
+    chosen = tuple(fields)
+    _check_fields(chosen)
+    if fmt == "csv":
+        return CsvWriter(chosen)
+    if fmt == "json":
+        return JsonWriter(chosen)
+    if fmt == "json-api":
+        return JsonApiWriter(chosen, resource=resource)
+    if fmt == "xml":
+        return XmlWriter(chosen, resource=resource)
+    if fmt == "pdf":
+        return PdfWriter(chosen, title=title)
+    raise ValueError(f"unknown export format {fmt!r}; expected one of {', '.join(FORMATS)}")
+
+
+def _check_fields(fields: Sequence[Field]) -> None:
+    if not fields:
+        raise ValueError("an export needs at least one field")
+    seen: set[str] = set()
+    for field in fields:
+        if any(not part for part in field.path.split("/")):
+            raise ValueError(f"malformed field path {field.path!r}")
+        if field.path in seen:
+            raise ValueError(f"field {field.path!r} is listed twice")
+        seen.add(field.path)
+    # Nesting conflicts (`a` next to `a/b`) are caught when the tree is built.
+    build_tree(fields)
+
+
+# --- values ---------------------------------------------------------------------------------
+
+
+def format_datetime(value: datetime) -> str:
+    """`YYYY-MM-DDTHH:MM:SSZ`: UTC, whole seconds (truncated), four-digit year.
+
+    A naive datetime is taken to be UTC already, which is what the core hands out.
+    """
+    if value.tzinfo is not None:
+        value = value.astimezone(UTC)
+    return (
+        f"{value.year:04d}-{value.month:02d}-{value.day:02d}"
+        f"T{value.hour:02d}:{value.minute:02d}:{value.second:02d}Z"
+    )
+
+
+def format_money(value: Decimal | int) -> str:
+    """Exactly two decimals, plain notation, half-up rounding, never `-0.00`."""
+    amount = Decimal(value)
+    if not amount.is_finite():
+        raise ValueError(f"money amount {value!r} is not a finite number")
+    cents = amount.quantize(_CENT, context=_MONEY_CONTEXT)
+    if cents.is_zero():
+        cents = abs(cents)
+    return f"{cents:f}"
+
+
+def format_decimal(value: Decimal) -> str:
+    """A non-money decimal in plain notation (no exponent), valid as CSV text and JSON number."""
+    if not value.is_finite():
+        raise ValueError(f"decimal {value!r} is not a finite number")
+    return f"{value:f}"
+
+
+def text_value(value: object, field: Field) -> str | None:
+    """The canonical text of a value (CSV cell, XML text, PDF cell); None stays None."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | Decimal):
+        if field.kind is Kind.MONEY:
+            return format_money(value)
+        return str(value) if isinstance(value, int) else format_decimal(value)
+    if isinstance(value, datetime):
+        return format_datetime(value)
+    raise TypeError(f"field {field.path!r}: cannot export a {type(value).__name__} value")
+
+
+def json_value(value: object, field: Field) -> str:
+    """The JSON text of a value; money and other decimals are bare JSON numbers."""
+    if value is None:
+        return "null"
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)
+    if isinstance(value, datetime):
+        return f'"{format_datetime(value)}"'
+    text = text_value(value, field)
+    assert text is not None  # None was handled above
+    return text
+
+
+def encode(text: str) -> bytes:
+    """UTF-8 that cannot fail: a lone surrogate (unencodable) becomes `?`."""
+    return text.encode("utf-8", "replace")
+
+
+# --- nesting --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Node:
+    """One key of a nested record: a leaf holding a field, or a group of child nodes."""
+
+    name: str
+    field: Field | None = None
+    children: tuple[Node, ...] = ()
+
+
+def build_tree(fields: Sequence[Field]) -> tuple[Node, ...]:
+    """Nest `/` paths; a group sits where its first field sits, so key order = field order."""
+    root: dict[str, object] = {}
+    for field in fields:
+        *groups, leaf = field.path.split("/")
+        level = root
+        for depth, name in enumerate(groups):
+            child = level.setdefault(name, {})
+            if not isinstance(child, dict):
+                prefix = "/".join(groups[: depth + 1])
+                raise ValueError(f"field {field.path!r} nests under field {prefix!r}")
+            level = child
+        if leaf in level:
+            raise ValueError(f"field {field.path!r} clashes with another field")
+        level[leaf] = field
+    return _freeze(root)
+
+
+def _freeze(level: dict[str, object]) -> tuple[Node, ...]:
+    nodes: list[Node] = []
+    for name, item in level.items():
+        if isinstance(item, Field):
+            nodes.append(Node(name, field=item))
+        else:
+            assert isinstance(item, dict)  # only a Field or a dict is ever stored
+            nodes.append(Node(name, children=_freeze(item)))
+    return tuple(nodes)

@@ -1,0 +1,186 @@
+"""Completion emails through an outbox: rows committed with the export's completion, sent by
+the worker over SMTP with retries and backoff for 24 hours, then dropped with an error log.
+
+A duplicate is possible only if a worker dies between the SMTP server's acceptance and
+marking the row sent. Without SMTP_HOST the email is logged instead of sent.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+from email.message import EmailMessage
+
+import aiosmtplib
+from sqlalchemy import and_, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from app.exports.links import Linker
+from app.models import DataExport, EmailOutbox, ExportFile, utcnow
+from app.settings import Settings
+
+log = logging.getLogger("app.notify")
+
+GIVE_UP_AFTER = timedelta(hours=24)
+MAX_BACKOFF_SECONDS = 3600
+SEND_LEASE = timedelta(minutes=5)
+BATCH = 20
+DEFAULT_BASE_URL = "http://127.0.0.1:8000"
+
+
+def queue_emails(
+    session: AsyncSession, *, export: DataExport, file_id: str, record_count: int, now: datetime
+) -> None:
+    """One outbox row per distinct (case-insensitive) address."""
+    seen: set[str] = set()
+    for address in export.email_notification or []:
+        if address.lower() in seen:
+            continue
+        seen.add(address.lower())
+        session.add(
+            EmailOutbox(
+                organization_id=export.organization_id,
+                export_id=export.id,
+                file_id=file_id,
+                recipient=address,
+                export_name=export.name,
+                record_count=record_count,
+                attempts=0,
+                next_attempt=now,
+                created_time=now,
+                sent_time=None,
+                dropped=False,
+                lease_expires=None,
+            )
+        )
+
+
+def _due(now: datetime) -> object:
+    return and_(
+        EmailOutbox.sent_time.is_(None),
+        EmailOutbox.dropped.is_(False),
+        EmailOutbox.next_attempt <= now,
+        or_(EmailOutbox.lease_expires.is_(None), EmailOutbox.lease_expires < now),
+    )
+
+
+class Mailer:
+    def __init__(self, settings: Settings, sessionmaker: async_sessionmaker[AsyncSession]) -> None:
+        self.settings = settings
+        self.sessionmaker = sessionmaker
+        self.linker = Linker(
+            settings.public_base_url or DEFAULT_BASE_URL,
+            settings.signing_secret,
+            settings.signed_link_ttl_seconds,
+        )
+
+    async def has_due(self, session: AsyncSession) -> bool:
+        found = await session.scalar(select(EmailOutbox.id).where(_due(utcnow())).limit(1))  # type: ignore[arg-type]
+        return found is not None
+
+    async def send_due(self) -> int:
+        """Send what is due; returns how many rows were handled (sent, retried or dropped)."""
+        now = utcnow()
+        async with self.sessionmaker() as session:
+            claimed = list(
+                (
+                    await session.execute(
+                        update(EmailOutbox)
+                        .where(
+                            EmailOutbox.id.in_(
+                                select(EmailOutbox.id).where(_due(now)).limit(BATCH)  # type: ignore[arg-type]
+                            ),
+                            _due(now),  # type: ignore[arg-type]
+                        )
+                        .values(lease_expires=now + SEND_LEASE)
+                        .returning(EmailOutbox)
+                        .execution_options(synchronize_session=False)
+                    )
+                ).scalars()
+            )
+            await session.commit()
+        for row in claimed:
+            await self._deliver(row)
+        return len(claimed)
+
+    async def _deliver(self, row: EmailOutbox) -> None:
+        async with self.sessionmaker() as session:
+            alive = await session.scalar(
+                select(ExportFile.id)
+                .join(DataExport, DataExport.pk == ExportFile.export_pk)
+                .where(ExportFile.id == row.file_id, DataExport.id == row.export_id)
+            )
+        if alive is None:  # the export (or its file) was deleted: send nothing
+            await self._mark(row.id, dropped=True)
+            return
+        message = self._compose(row)
+        try:
+            if self.settings.smtp_host:
+                await self._send(message)
+            else:
+                log.info("email (no SMTP_HOST set) to %s: %s", row.recipient, message["Subject"])
+        except (aiosmtplib.SMTPException, OSError) as exc:
+            await self._retry(row, exc)
+            return
+        await self._mark(row.id, sent=True)
+
+    def _compose(self, row: EmailOutbox) -> EmailMessage:
+        link = self.linker.signed(row.file_id, self.settings.email_link_ttl_seconds)
+        message = EmailMessage()
+        message["From"] = self.settings.smtp_sender
+        message["To"] = row.recipient
+        message["Subject"] = f"Your export \u201c{row.export_name}\u201d is ready"
+        message.set_content(
+            f"Your data export \u201c{row.export_name}\u201d has completed with "
+            f"{row.record_count} records.\n\n"
+            f"Download it here (the link works without signing in and expires in "
+            f"{self.settings.email_link_ttl_seconds // 3600} hours):\n{link}\n"
+        )
+        return message
+
+    async def _send(self, message: EmailMessage) -> None:
+        s = self.settings
+        await aiosmtplib.send(
+            message,
+            hostname=s.smtp_host,
+            port=s.smtp_port,
+            username=s.smtp_username,
+            password=s.smtp_password,
+            use_tls=s.smtp_tls == "tls",
+            start_tls=s.smtp_tls == "starttls",
+            timeout=30,
+        )
+
+    async def _retry(self, row: EmailOutbox, exc: Exception) -> None:
+        now = utcnow()
+        if now - row.created_time >= GIVE_UP_AFTER:
+            log.error(
+                "dropping email to %s for export %s after 24h: %s",
+                row.recipient,
+                row.export_id,
+                exc,
+            )
+            await self._mark(row.id, dropped=True)
+            return
+        delay = min(30 * 2**row.attempts, MAX_BACKOFF_SECONDS)
+        log.warning("email to %s failed (%s); retrying in %ss", row.recipient, exc, delay)
+        async with self.sessionmaker() as session:
+            await session.execute(
+                update(EmailOutbox)
+                .where(EmailOutbox.id == row.id)
+                .values(
+                    attempts=row.attempts + 1,
+                    next_attempt=now + timedelta(seconds=delay),
+                    lease_expires=None,
+                )
+            )
+            await session.commit()
+
+    async def _mark(self, row_id: int, *, sent: bool = False, dropped: bool = False) -> None:
+        async with self.sessionmaker() as session:
+            await session.execute(
+                update(EmailOutbox)
+                .where(EmailOutbox.id == row_id)
+                .values(sent_time=utcnow() if sent else None, dropped=dropped, lease_expires=None)
+            )
+            await session.commit()

@@ -1,0 +1,426 @@
+"""The one query grammar of the API (spec section 4): `filter`, `sort` and `q` turned into SQL.
+
+Used for the data-exports collection and, with the exported resource's fields, for an export's
+`arguments`. Everything a user can type is validated here and reported as `QueryError` naming
+the offending parameter, so callers can map it straight to a 422.
+
+Text compares, searches and sorts by a case fold that is the same on SQLite and PostgreSQL:
+
+* PostgreSQL: `translate(lower(x), <fold-only chars>, <their folds>) COLLATE "C"`. `lower()`
+  applies the per-character simple lowercase mapping of the column's libc ctype (a UTF-8
+  locale such as C.UTF-8 or en_US.UTF-8; ICU collations differ only for U+0130); the translate
+  adds the few simple case foldings `lower()` lacks (final sigma, micro sign, long s, ...), so
+  `ΣΊΣΥΦΟΣ`, `Σίσυφος` and `σίσυφος` are one value. `COLLATE "C"` makes comparisons, ranges
+  and ORDER BY code-point based whatever the column's collation.
+* SQLite: a Python function registered per connection (`register_sqlite_functions`) that
+  computes the same thing with `fold_text`; SQLite's BINARY collation is code-point order.
+
+Python's `str.lower()` alone would not match PostgreSQL: it turns a word-final `Σ` into `ς`
+and `İ` into two code points, while PostgreSQL's `lower()` maps character by character.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta, timezone
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import String, and_, false, not_, or_
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.orm import QueryableAttribute
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.sql.functions import FunctionElement
+
+from app.exports.fields import Kind
+
+ColumnLike = ColumnElement[Any] | QueryableAttribute[Any]
+"""A table column, ORM attribute or other SQL expression."""
+
+SQLITE_FOLD_FUNCTION = "eg_casefold"
+
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
+
+
+# --- case folding -------------------------------------------------------------------------
+
+
+def _fold_only_pairs() -> tuple[str, str]:
+    """Characters `lower()` leaves alone but simple case folding changes (Unicode 14).
+
+    Listed, not computed from `unicodedata` at import: scanning every code point is slow, and
+    the SQL side must render exactly this table. Cherokee (which folds to uppercase) is left
+    out to keep the SQL short; `lower()` treats it alike on both sides.
+    """
+    src = "\u00b5\u017f\u0345\u03c2\u03d0\u03d1\u03d5\u03d6\u03f0\u03f1\u03f5"
+    dst = "\u03bc\u0073\u03b9\u03c3\u03b2\u03b8\u03c6\u03c0\u03ba\u03c1\u03b5"
+    src += "\u1c80\u1c81\u1c82\u1c83\u1c84\u1c85\u1c86\u1c87\u1c88\u1e9b\u1fbe"
+    dst += "\u0432\u0434\u043e\u0441\u0442\u0442\u044a\u0463\ua64b\u1e61\u03b9"
+    return src, dst
+
+
+FOLD_FROM, FOLD_TO = _fold_only_pairs()
+_FOLD_TABLE = str.maketrans(FOLD_FROM, FOLD_TO)
+
+
+def fold_text(value: str) -> str:
+    """Case-fold like the SQL side: per-character lowercase, then the fold-only table.
+
+    U+0130 (capital I with dot) becomes a plain `i` first, its simple lowercase, as in
+    PostgreSQL; the word-final sigma `str.lower()` produces is folded by the table like every
+    final sigma (U+03C2 to U+03C3).
+    """
+    return value.replace("\u0130", "i").lower().translate(_FOLD_TABLE)
+
+
+def _sqlite_fold(value: object) -> object:
+    return fold_text(value) if isinstance(value, str) else value
+
+
+def register_sqlite_functions(dbapi_connection: Any) -> None:
+    """Register the fold on a new SQLite connection; call it from the engine's "connect" event.
+
+    Works for a plain `sqlite3` connection and for SQLAlchemy's aiosqlite adapter, which exposes
+    a blocking `create_function` that runs on aiosqlite's worker thread.
+    """
+    dbapi_connection.create_function(SQLITE_FOLD_FUNCTION, 1, _sqlite_fold, deterministic=True)
+
+
+class _Folded(FunctionElement[str]):
+    type = String()
+    inherit_cache = True
+    name = "folded"
+
+
+class _CodePoint(FunctionElement[Any]):
+    inherit_cache = True
+    name = "code_point"
+
+
+def _args(element: FunctionElement[Any], compiler: SQLCompiler, **kw: Any) -> str:
+    return compiler.process(element.clauses, **kw)
+
+
+@compiles(_Folded)
+def _folded_default(element: _Folded, compiler: SQLCompiler, **kw: Any) -> str:
+    return f"lower({_args(element, compiler, **kw)})"
+
+
+@compiles(_Folded, "sqlite")
+def _folded_sqlite(element: _Folded, compiler: SQLCompiler, **kw: Any) -> str:
+    return f"{SQLITE_FOLD_FUNCTION}({_args(element, compiler, **kw)})"
+
+
+@compiles(_Folded, "postgresql")
+def _folded_postgresql(element: _Folded, compiler: SQLCompiler, **kw: Any) -> str:
+    src = compiler.render_literal_value(FOLD_FROM, String())
+    dst = compiler.render_literal_value(FOLD_TO, String())
+    return f'(translate(lower({_args(element, compiler, **kw)}), {src}, {dst}) COLLATE "C")'
+
+
+@compiles(_CodePoint)
+def _code_point_default(element: _CodePoint, compiler: SQLCompiler, **kw: Any) -> str:
+    return _args(element, compiler, **kw)
+
+
+@compiles(_CodePoint, "sqlite")
+def _code_point_sqlite(element: _CodePoint, compiler: SQLCompiler, **kw: Any) -> str:
+    return f"({_args(element, compiler, **kw)} COLLATE BINARY)"
+
+
+@compiles(_CodePoint, "postgresql")
+def _code_point_postgresql(element: _CodePoint, compiler: SQLCompiler, **kw: Any) -> str:
+    return f'({_args(element, compiler, **kw)} COLLATE "C")'
+
+
+def folded(expr: ColumnLike) -> ColumnElement[str]:
+    """The case-folded text of `expr`, identical on SQLite and PostgreSQL (NULL stays NULL)."""
+    return _Folded(expr)
+
+
+def code_point(expr: ColumnLike) -> ColumnElement[Any]:
+    """`expr` compared by code point (binary) whatever its collation: the sort tie-break."""
+    return _CodePoint(expr)
+
+
+# --- fields and errors --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class QueryField:
+    """A filterable/sortable field: its dotted API name, kind and SQL expression."""
+
+    name: str
+    kind: Kind
+    column: ColumnLike
+
+
+class QueryError(ValueError):
+    """A bad `filter`, `sort`, `q`, `limit` or `offset`; `field` names the parameter (a 422)."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.message = message
+
+
+def fields_index(fields: Iterable[QueryField]) -> dict[str, QueryField]:
+    """Index fields by exact name: names are documented camelCase, so lookups are strict."""
+    index: dict[str, QueryField] = {}
+    for f in fields:
+        if f.name in index:
+            raise ValueError(f"duplicate query field {f.name!r}")
+        index[f.name] = f
+    return index
+
+
+def _expr(column: ColumnLike) -> ColumnElement[Any]:
+    return column.__clause_element__() if isinstance(column, QueryableAttribute) else column
+
+
+# --- filter grammar -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Range:
+    low: str | None
+    high: str | None
+
+
+@dataclass(frozen=True)
+class _Term:
+    text: str
+    name: str
+    negated: bool
+    values: tuple[str | _Range, ...]
+
+
+def _filter_error(term: str, problem: str) -> QueryError:
+    return QueryError("filter", f'Invalid filter term "{term}": {problem}')
+
+
+def _parse_terms(text: str | None) -> list[_Term]:
+    """Split `filter` into terms; syntax only (no field or value checks)."""
+    if not text:
+        return []
+    parts = text.split(";")
+    if len(parts) > 1 and parts[-1] == "":
+        parts.pop()  # one trailing ";" is tolerated
+    terms: list[_Term] = []
+    for part in parts:
+        if not part:
+            raise QueryError("filter", 'Empty filter term; join "field:value" terms with ";".')
+        name, colon, raw = part.partition(":")  # values may contain ":" (times)
+        if not colon:
+            raise _filter_error(part, 'expected "field:value".')
+        if not name:
+            raise _filter_error(part, "missing field name.")
+        if not raw:
+            raise _filter_error(part, f'no value for field "{name}".')
+        items = raw.split(",")
+        negated = items[0].startswith("!")
+        if negated:  # "!a,!b" and the older "!a,b" both exclude a and b
+            items = [i[1:] if i.startswith("!") else i for i in items]
+        elif any(i.startswith("!") for i in items):
+            raise _filter_error(part, 'negate the first value ("!a,!b") to exclude values.')
+        values: list[str | _Range] = []
+        for item in items:
+            if not item:
+                raise _filter_error(part, f'empty value for field "{name}".')
+            if ".." in item:
+                low, _, high = item.partition("..")
+                if not low and not high:
+                    raise _filter_error(part, 'a range needs at least one end ("a..b").')
+                values.append(_Range(low or None, high or None))
+            else:
+                values.append(item)
+        terms.append(_Term(part, name, negated, tuple(values)))
+    return terms
+
+
+def filter_field_names(text: str | None) -> list[str]:
+    """Field names a filter refers to (each once, in order), checking syntax only.
+
+    For validating a stored filter without binding it to columns; `parse_filter` does the rest.
+    """
+    return list(dict.fromkeys(t.name for t in _parse_terms(text)))
+
+
+_INTEGER = re.compile(r"[+-]?[0-9]+")
+_MONEY = re.compile(r"[+-]?[0-9]+(?:\.[0-9]{1,2})?")
+_DATETIME = re.compile(
+    r"(\d{4})-(\d{2})-(\d{2})"
+    r"(?:[Tt ](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,9}))?)?"
+    r"(?:[Zz]|([+-])(\d{2}):?(\d{2}))?)?"
+)
+_BOOLEANS = {"true": True, "1": True, "false": False, "0": False}
+
+
+def _int64(value: int) -> int:
+    if not _INT64_MIN <= value <= _INT64_MAX:
+        raise ValueError("out of range")
+    return value
+
+
+def _parse_datetime(value: str) -> datetime:
+    """RFC 3339 / ISO 8601 to aware UTC; a bare date is midnight UTC, no offset means UTC."""
+    m = _DATETIME.fullmatch(value)
+    if m is None:
+        raise ValueError("not a date-time")
+    year, month, day, hour, minute, second, fraction, sign, off_h, off_m = m.groups()
+    micro = int((fraction or "0")[:6].ljust(6, "0"))
+    tz = UTC
+    if sign:
+        if int(off_h) > 23 or int(off_m) > 59:
+            raise ValueError("bad offset")
+        offset = timedelta(hours=int(off_h), minutes=int(off_m))
+        tz = timezone(-offset if sign == "-" else offset)
+    clock = time(int(hour or 0), int(minute or 0), int(second or 0), micro, tzinfo=tz)
+    return datetime.combine(date(int(year), int(month), int(day)), clock).astimezone(UTC)
+
+
+_KIND_NAMES = {
+    Kind.STRING: "text",
+    Kind.INTEGER: "an integer",
+    Kind.MONEY: "an amount with at most two decimals",
+    Kind.BOOLEAN: "true or false",
+    Kind.DATETIME: "an RFC 3339 date-time",
+}
+
+
+def _typed(value: str, field: QueryField, term: str) -> object:
+    """A filter value as the field's Python/database value (money in cents, folded text)."""
+    try:
+        match field.kind:
+            case Kind.STRING:
+                return fold_text(value)
+            case Kind.INTEGER:
+                if _INTEGER.fullmatch(value):
+                    return _int64(int(value))
+            case Kind.MONEY:
+                if _MONEY.fullmatch(value):
+                    return _int64(int(Decimal(value) * 100))
+            case Kind.BOOLEAN:
+                if value.lower() in _BOOLEANS:
+                    return _BOOLEANS[value.lower()]
+            case Kind.DATETIME:
+                return _parse_datetime(value)
+    except (ValueError, OverflowError):
+        pass
+    raise _filter_error(term, f'"{value}" is not {_KIND_NAMES[field.kind]} (field "{field.name}").')
+
+
+def _term_clause(term: _Term, field: QueryField) -> ColumnElement[bool]:
+    column = _expr(field.column)
+    target = folded(column) if field.kind is Kind.STRING else column
+    exact: list[object] = []
+    conditions: list[ColumnElement[bool]] = []
+    for value in term.values:
+        if isinstance(value, str):
+            exact.append(_typed(value, field, term.text))
+            continue
+        if field.kind is Kind.BOOLEAN:
+            raise _filter_error(term.text, f'field "{field.name}" cannot be a range.')
+        bounds: list[ColumnElement[bool]] = []
+        if value.low is not None:
+            bounds.append(target >= _typed(value.low, field, term.text))
+        if value.high is not None:
+            bounds.append(target <= _typed(value.high, field, term.text))
+        conditions.append(and_(*bounds))
+    if len(exact) == 1:
+        conditions.insert(0, target == exact[0])
+    elif exact:
+        conditions.insert(0, target.in_(exact))
+    match = or_(*conditions)
+    if term.negated:  # a NULL is not any of the excluded values, so it is kept
+        return or_(column.is_(None), not_(match))
+    return match
+
+
+def parse_filter(text: str | None, fields: Mapping[str, QueryField]) -> ColumnElement[bool] | None:
+    """`filter` as a WHERE condition, or None when empty.
+
+    Terms are ANDed, a term's values ORed; `..` ranges are inclusive; text matches by fold.
+    A negated term (`status:!failed`) excludes the values but keeps rows where the field is
+    NULL, since "not failed" is true of a transaction without a status.
+    """
+    clauses: list[ColumnElement[bool]] = []
+    for term in _parse_terms(text):
+        field = fields.get(term.name)
+        if field is None:
+            known = ", ".join(sorted(fields))
+            raise _filter_error(term.text, f'unknown field "{term.name}"; use one of: {known}.')
+        clauses.append(_term_clause(term, field))
+    if not clauses:
+        return None
+    return clauses[0] if len(clauses) == 1 else and_(*clauses)
+
+
+# --- sort ---------------------------------------------------------------------------------
+
+
+def _parse_sort(text: str | None) -> list[tuple[str, bool]]:
+    """`sort` as (name, descending) pairs; syntax and duplicates only."""
+    if not text:
+        return []
+    items: list[tuple[str, bool]] = []
+    seen: set[str] = set()
+    for item in text.split(","):
+        descending = item.startswith("-")
+        name = item[1:] if item[:1] in ("-", "+") else item
+        if not name:
+            raise QueryError("sort", 'Empty sort item; use "field" or "-field", comma-separated.')
+        if name in seen:
+            raise QueryError("sort", f'Field "{name}" appears more than once in sort.')
+        seen.add(name)
+        items.append((name, descending))
+    return items
+
+
+def sort_field_names(text: str | None) -> list[str]:
+    """Field names a sort refers to, in order, checking syntax only."""
+    return [name for name, _ in _parse_sort(text)]
+
+
+def parse_sort(text: str | None, fields: Mapping[str, QueryField]) -> list[ColumnElement[Any]]:
+    """`sort` as ORDER BY clauses (callers append their own stable tie-break, e.g. the id).
+
+    Text sorts by fold, then code point. NULL sorts as the largest value on both databases
+    (last ascending, first descending: PostgreSQL's default, spelled out for SQLite).
+    """
+    order: list[ColumnElement[Any]] = []
+    for name, descending in _parse_sort(text):
+        field = fields.get(name)
+        if field is None:
+            known = ", ".join(sorted(fields))
+            raise QueryError("sort", f'Unknown sort field "{name}"; use one of: {known}.')
+        column = _expr(field.column)
+        keys = [folded(column), code_point(column)] if field.kind is Kind.STRING else [column]
+        for key in keys:
+            order.append(key.desc().nulls_first() if descending else key.asc().nulls_last())
+    return order
+
+
+# --- q ------------------------------------------------------------------------------------
+
+
+def _like_escape(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def q_clause(q: str | None, text_columns: Sequence[ColumnLike]) -> ColumnElement[bool] | None:
+    """`q` as a case-insensitive substring match over the text columns (ORed), or None.
+
+    Surrounding whitespace is ignored; `%`, `_` and `\\` are literal. With no text columns
+    nothing can match, which is an empty result rather than an error.
+    """
+    needle = (q or "").strip()
+    if not needle:
+        return None
+    if not text_columns:
+        return false()
+    pattern = f"%{_like_escape(fold_text(needle))}%"
+    return or_(*(folded(_expr(c)).like(pattern, escape="\\") for c in text_columns))

@@ -1,0 +1,192 @@
+"""Export requests: create, read, list, replace and delete, scoped to one organization.
+
+Keyword-only functions over an AsyncSession; callers (REST, GraphQL) commit at the edge.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.errors import Conflict, FieldError, Invalid, NotFound
+from app.exports.query import QueryError, parse_filter, parse_sort, q_clause
+from app.exports.resources import export_query_fields
+from app.exports.schedule import first_run
+from app.exports.validation import ExportSpec
+from app.ids import new_id
+from app.models import DataExport, ExportFile, utcnow
+from app.timefmt import parse_iso_datetime
+
+MAX_LIMIT = 1000
+DEFAULT_LIMIT = 100
+
+PENDING, QUEUED, PROCESSING, COMPLETED, FAILED = (
+    "pending",
+    "queued",
+    "processing",
+    "completed",
+    "failed",
+)
+
+
+@dataclass(frozen=True)
+class Page:
+    items: Sequence[DataExport]
+    total: int
+    limit: int
+    offset: int
+
+
+def check_bounds(limit: int | None, offset: int | None) -> tuple[int, int]:
+    """Spec §4 bounds, shared by every surface."""
+    limit = DEFAULT_LIMIT if limit is None else limit
+    offset = 0 if offset is None else offset
+    errors = []
+    if not 0 <= limit <= MAX_LIMIT:
+        errors.append(("limit", f"Must be between 0 and {MAX_LIMIT}."))
+    if offset < 0:
+        errors.append(("offset", "Must be 0 or more."))
+    if errors:
+        raise Invalid([FieldError(f, m) for f, m in errors])
+    return limit, offset
+
+
+def _scheduled_time(spec: ExportSpec, now: datetime) -> datetime:
+    if spec.recurring is None:
+        return now
+    return first_run(parse_iso_datetime(spec.recurring["start"]), now)
+
+
+def _apply(export: DataExport, spec: ExportSpec, now: datetime) -> None:
+    export.name = spec.name
+    export.resource = spec.resource
+    export.format = spec.format
+    export.arguments = dict(spec.arguments)
+    export.date_range = dict(spec.date_range) if spec.date_range else None
+    export.email_notification = list(spec.email_notification)
+    export.fields = list(spec.fields)
+    export.recurring = dict(spec.recurring) if spec.recurring else None
+    export.scheduled_time = _scheduled_time(spec, now)
+    export.status = PENDING
+    export.updated_time = now
+    export.attempts = 0
+    export.not_before = None
+
+
+async def find_export(
+    session: AsyncSession, *, organization_id: str, export_id: str
+) -> DataExport | None:
+    return await session.scalar(
+        select(DataExport).where(
+            DataExport.organization_id == organization_id, DataExport.id == export_id
+        )
+    )
+
+
+async def get_export(session: AsyncSession, *, organization_id: str, export_id: str) -> DataExport:
+    export = await find_export(session, organization_id=organization_id, export_id=export_id)
+    if export is None:
+        raise NotFound(f"Data export {export_id!r} was not found.")
+    return export
+
+
+async def create_export(
+    session: AsyncSession,
+    *,
+    organization_id: str,
+    user_id: str,
+    spec: ExportSpec,
+    export_id: str | None = None,
+    now: datetime | None = None,
+) -> DataExport:
+    now = now or utcnow()
+    if export_id is not None and await find_export(
+        session, organization_id=organization_id, export_id=export_id
+    ):
+        raise Conflict(f"A data export with id {export_id!r} already exists.")
+    export = DataExport(
+        id=export_id or new_id("exp"),
+        organization_id=organization_id,
+        user_id=user_id,
+        created_time=now,
+        file_id=None,
+        record_count=None,
+        failure_reason=None,
+    )
+    _apply(export, spec, now)
+    session.add(export)
+    await session.flush()
+    return export
+
+
+def ensure_modifiable(export: DataExport) -> None:
+    """Only a pending export (new, or recurring between runs) may be changed."""
+    if export.status != PENDING:
+        raise Conflict(
+            f"The data export is {export.status} and can no longer be modified."
+            if export.status in (COMPLETED, FAILED)
+            else f"The data export is {export.status}; modify it when it is pending."
+        )
+
+
+async def replace_export(
+    session: AsyncSession, *, export: DataExport, spec: ExportSpec, now: datetime | None = None
+) -> DataExport:
+    ensure_modifiable(export)
+    _apply(export, spec, now or utcnow())
+    await session.flush()
+    return export
+
+
+async def delete_export(session: AsyncSession, *, export: DataExport) -> list[str]:
+    """Delete the export and its file rows; returns the storage keys to remove afterwards."""
+    keys = list(
+        await session.scalars(
+            select(ExportFile.storage_key).where(ExportFile.export_pk == export.pk)
+        )
+    )
+    await session.execute(delete(ExportFile).where(ExportFile.export_pk == export.pk))
+    await session.delete(export)
+    await session.flush()
+    return keys
+
+
+async def list_exports(
+    session: AsyncSession,
+    *,
+    organization_id: str,
+    filter: str | None = None,
+    sort: str | None = None,
+    q: str | None = None,
+    limit: int | None = None,
+    offset: int | None = None,
+) -> Page:
+    limit, offset = check_bounds(limit, offset)
+    fields = export_query_fields()
+    try:
+        condition = parse_filter(filter, fields)
+        order = parse_sort(sort, fields)
+        search = q_clause(q, [DataExport.name])
+    except QueryError as exc:
+        raise Invalid.one(exc.field, exc.message) from None
+    where = [DataExport.organization_id == organization_id]
+    if condition is not None:
+        where.append(condition)
+    if search is not None:
+        where.append(search)
+    total = await session.scalar(select(func.count()).select_from(DataExport).where(*where)) or 0
+    items: Sequence[DataExport] = []
+    if limit and offset < total:
+        stmt = (
+            select(DataExport)
+            .where(*where)
+            .order_by(*order, DataExport.created_time.desc(), DataExport.id.desc())
+            .limit(limit)
+            .offset(offset)
+        )
+        items = (await session.scalars(stmt)).all()
+    return Page(items=items, total=total, limit=limit, offset=offset)

@@ -1,0 +1,48 @@
+"""Signed, expiring download links: HMAC-SHA-256 over the file id and the expiry.
+
+Verification compares the exact signature text in constant time (no decoding, no case folding)
+and answers one thing only: valid or not, so a tampered link learns nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import time
+from urllib.parse import urlencode
+
+SIGNATURE_LENGTH = 64
+MAX_EXPIRES_DIGITS = 12
+
+
+def _signature(secret: str, file_id: str, expires: int) -> str:
+    message = f"file:{file_id}:{expires}".encode()
+    return hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()
+
+
+def signed_path(secret: str, file_id: str, ttl_seconds: int, *, now: float | None = None) -> str:
+    expires = int(now if now is not None else time.time()) + ttl_seconds
+    query = urlencode({"expires": expires, "signature": _signature(secret, file_id, expires)})
+    return f"/files/{file_id}/signed?{query}"
+
+
+def verify(
+    secret: str,
+    file_id: str,
+    expires: str | None,
+    signature: str | None,
+    *,
+    now: float | None = None,
+) -> bool:
+    """True only for an untampered, unexpired link."""
+    if not expires or not signature or len(signature) != SIGNATURE_LENGTH:
+        return False
+    if not expires.isascii() or not expires.isdigit() or len(expires) > MAX_EXPIRES_DIGITS:
+        return False
+    expires_at = int(expires)
+    if str(expires_at) != expires:  # leading zeros would let one link take many spellings
+        return False
+    expected = _signature(secret, file_id, expires_at)
+    if not hmac.compare_digest(expected.encode(), signature.encode("utf-8", "surrogatepass")):
+        return False
+    return expires_at > (now if now is not None else time.time())

@@ -1,0 +1,317 @@
+"""Deterministic, realistic billing data for demos, tests and benchmarks, inserted in bulk.
+
+Row i of each table depends only on (organization, i), so re-running tops a table up to the
+requested size instead of duplicating it.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any, cast
+
+from sqlalchemy import Table, func, insert, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.models import Base, Customer, Invoice, InvoiceItem, Subscription, Transaction
+
+CHUNK = 5000
+HISTORY_DAYS = 400
+
+FIRST = (
+    "Ada",
+    "Grace",
+    "Alan",
+    "Edsger",
+    "Barbara",
+    "Ken",
+    "Margaret",
+    "Linus",
+    "Radia",
+    "Donald",
+    "Frances",
+    "John",
+    "Hedy",
+    "Tim",
+    "Katherine",
+    "Dennis",
+    "Zoë",
+    "José",
+    "Søren",
+    "Anaïs",
+    "Ольга",
+    "美咲",
+)
+LAST = (
+    "Lovelace",
+    "Hopper",
+    "Turing",
+    "Dijkstra",
+    "Liskov",
+    "Thompson",
+    "Hamilton",
+    "Torvalds",
+    "Perlman",
+    "Knuth",
+    "Allen",
+    "McCarthy",
+    "Lamarr",
+    "Berners-Lee",
+    "Johnson",
+    "Ritchie",
+    "O'Brien",
+    "García",
+    "Kierkegaard",
+    "Nin",
+    "Иванова",
+    "佐藤",
+)
+PLACES = (
+    ("US", "New York"),
+    ("US", "Austin"),
+    ("CA", "Montréal"),
+    ("GB", "London"),
+    ("DE", "Berlin"),
+    ("FR", "Paris"),
+    ("NL", "Amsterdam"),
+    ("JP", "東京"),
+    ("BR", "São Paulo"),
+    ("AU", "Sydney"),
+)
+CURRENCIES = ("USD", "USD", "USD", "EUR", "EUR", "GBP", "CAD")
+GATEWAYS = ("Stripe", "Adyen", "Braintree", "PayPal", "Worldpay", "Authorize.net")
+METHODS = ("payment-card", "payment-card", "payment-card", "ach", "paypal", "bank-transfer")
+PLANS = ("basic-monthly", "pro-monthly", "pro-annual", "team-monthly", "enterprise-annual")
+PRODUCTS = ("seat", "storage-100gb", "support-plus", "onboarding", "api-calls-1m")
+
+
+def _rng(organization_id: str, table: str, chunk: int) -> random.Random:
+    return random.Random(f"{organization_id}:{table}:{chunk}")
+
+
+def _time(rng: random.Random, anchor: datetime) -> datetime:
+    return anchor - timedelta(seconds=rng.randrange(HISTORY_DAYS * 86400))
+
+
+def _customer(org: str, i: int, rng: random.Random, anchor: datetime) -> dict[str, Any]:
+    first, last = rng.choice(FIRST), rng.choice(LAST)
+    country, city = rng.choice(PLACES)
+    created = _time(rng, anchor)
+    return {
+        "organization_id": org,
+        "id": f"cus_{i:09d}",
+        "email": f"{first}.{last}.{i}@example.com".lower().replace("'", ""),
+        "first_name": first,
+        "last_name": last,
+        "primary_country": country,
+        "primary_city": city,
+        "lifetime_revenue_amount": rng.randrange(0, 2_000_000),
+        "lifetime_revenue_currency": rng.choice(CURRENCIES),
+        "is_edd_required": rng.random() < 0.05,
+        "created_time": created,
+        "updated_time": created + timedelta(hours=rng.randrange(2000)),
+    }
+
+
+def _transaction(
+    org: str, i: int, rng: random.Random, anchor: datetime, customers: int
+) -> dict[str, Any]:
+    kind = rng.choices(
+        ("sale", "authorize", "capture", "refund", "void", "credit"), weights=(70, 8, 8, 8, 3, 3)
+    )[0]
+    result = rng.choices(
+        ("approved", "declined", "abandoned", "canceled", "unknown"), weights=(82, 12, 3, 2, 1)
+    )[0]
+    status = {
+        "approved": "completed",
+        "declined": "completed",
+        "abandoned": "abandoned",
+        "canceled": "canceled",
+        "unknown": "pending",
+    }[result]
+    if kind == "void" and result == "approved":
+        status = "voided"
+    elif kind == "refund" and result == "approved":
+        status = "refunded"
+    first, last = rng.choice(FIRST), rng.choice(LAST)
+    created = _time(rng, anchor)
+    amount = int(rng.lognormvariate(8.0, 1.1)) + 100
+    return {
+        "organization_id": org,
+        "id": f"txn_{i:010d}",
+        "customer_id": f"cus_{rng.randrange(max(customers, 1)):09d}",
+        "invoice_id": f"inv_{i // 2:010d}" if rng.random() < 0.6 else None,
+        "type": kind,
+        "status": status,
+        "result": result,
+        "amount": -amount if kind in ("refund", "credit") else amount,
+        "currency": rng.choice(CURRENCIES),
+        "gateway_name": rng.choice(GATEWAYS),
+        "payment_method": rng.choice(METHODS),
+        "billing_first_name": first,
+        "billing_last_name": last,
+        "billing_country": rng.choice(PLACES)[0],
+        "description": rng.choice(
+            (f"Order #{i}", f"Renewal of {rng.choice(PLANS)}", "Top-up", "=cmd|' /C calc'!A0", None)
+        ),
+        "processed_time": created + timedelta(seconds=rng.randrange(1, 90))
+        if status != "pending"
+        else None,
+        "created_time": created,
+        "updated_time": created + timedelta(minutes=rng.randrange(600)),
+    }
+
+
+def _subscription(
+    org: str, i: int, rng: random.Random, anchor: datetime, customers: int
+) -> dict[str, Any]:
+    created = _time(rng, anchor)
+    status = rng.choices(
+        ("active", "pending", "paused", "canceled", "churned", "abandoned"),
+        weights=(60, 5, 5, 15, 10, 5),
+    )[0]
+    return {
+        "organization_id": org,
+        "id": f"sub_{i:09d}",
+        "customer_id": f"cus_{rng.randrange(max(customers, 1)):09d}",
+        "plan_id": rng.choice(PLANS),
+        "status": status,
+        "quantity": rng.randrange(1, 25),
+        "billing_country": rng.choice(PLACES)[0],
+        "renewal_time": anchor + timedelta(days=rng.randrange(1, 365)),
+        "canceled_time": created + timedelta(days=rng.randrange(1, 200))
+        if status in ("canceled", "churned")
+        else None,
+        "created_time": created,
+        "updated_time": created + timedelta(days=rng.randrange(30)),
+    }
+
+
+def _invoice(
+    org: str, i: int, rng: random.Random, anchor: datetime, customers: int
+) -> dict[str, Any]:
+    created = _time(rng, anchor)
+    subtotal = rng.randrange(500, 500_000)
+    tax = subtotal * rng.choice((0, 5, 8, 20)) // 100
+    status = rng.choices(
+        ("paid", "unpaid", "partially-paid", "past-due", "draft", "voided", "abandoned"),
+        weights=(65, 12, 5, 8, 4, 4, 2),
+    )[0]
+    amount = subtotal + tax
+    due = {"paid": 0, "partially-paid": amount // 2, "voided": 0, "abandoned": 0}.get(
+        status, amount
+    )
+    issued = None if status == "draft" else created + timedelta(hours=rng.randrange(48))
+    return {
+        "organization_id": org,
+        "id": f"inv_{i:010d}",
+        "customer_id": f"cus_{rng.randrange(max(customers, 1)):09d}",
+        "subscription_id": f"sub_{rng.randrange(max(customers, 1)):09d}"
+        if rng.random() < 0.7
+        else None,
+        "invoice_number": f"INV-{2024 + i % 3}-{i:07d}",
+        "status": status,
+        "currency": rng.choice(CURRENCIES),
+        "subtotal_amount": subtotal,
+        "tax_amount": tax,
+        "amount": amount,
+        "amount_due": due,
+        "issued_time": issued,
+        "due_time": issued + timedelta(days=30) if issued else None,
+        "paid_time": issued + timedelta(days=rng.randrange(1, 30))
+        if issued and status == "paid"
+        else None,
+        "created_time": created,
+        "updated_time": created + timedelta(days=rng.randrange(10)),
+    }
+
+
+def _invoice_item(
+    org: str, i: int, rng: random.Random, anchor: datetime, invoices: int
+) -> dict[str, Any]:
+    created = _time(rng, anchor)
+    quantity = rng.randrange(1, 10)
+    unit = rng.randrange(100, 50_000)
+    kind = "credit" if rng.random() < 0.08 else "debit"
+    product = rng.choice(PRODUCTS)
+    return {
+        "organization_id": org,
+        "id": f"itm_{i:010d}",
+        "invoice_id": f"inv_{rng.randrange(max(invoices, 1)):010d}",
+        "type": kind,
+        "description": f"{product} x {quantity}",
+        "quantity": quantity,
+        "unit_price": unit,
+        "amount": (-1 if kind == "credit" else 1) * unit * quantity,
+        "currency": rng.choice(CURRENCIES),
+        "product_id": product,
+        "issued_time": created + timedelta(hours=1),
+        "created_time": created,
+    }
+
+
+async def _top_up(
+    session: AsyncSession,
+    model: type[Base],
+    organization_id: str,
+    target: int,
+    make: Callable[[int, random.Random], dict[str, Any]],
+    progress: Callable[[int], None],
+) -> int:
+    table = cast(Table, model.__table__)
+    have = await session.scalar(
+        select(func.count()).select_from(table).where(table.c.organization_id == organization_id)
+    )
+    start = have or 0
+    for chunk_start in range(start - start % CHUNK, target, CHUNK):
+        rng = _rng(organization_id, table.name, chunk_start // CHUNK)
+        rows = [make(i, rng) for i in range(chunk_start, min(chunk_start + CHUNK, target))]
+        rows = rows[max(start - chunk_start, 0) :]  # rows of a partial chunk already exist
+        if rows:
+            await session.execute(insert(table), rows)
+            await session.commit()
+            progress(len(rows))
+    return max(target - start, 0)
+
+
+def _plan(customers: int, transactions: int) -> dict[str, int]:
+    return {
+        "customers": customers,
+        "subscriptions": customers * 3 // 5,
+        "invoices": transactions // 2,
+        "invoiceItems": transactions,
+        "transactions": transactions,
+    }
+
+
+def total_rows(customers: int, transactions: int) -> int:
+    return sum(_plan(customers, transactions).values())
+
+
+async def generate(
+    session: AsyncSession,
+    *,
+    organization_id: str,
+    customers: int,
+    transactions: int,
+    anchor: datetime,
+    progress: Callable[[int], None] = lambda n: None,
+) -> dict[str, int]:
+    """Top every resource up to its planned size; returns how many rows were added."""
+    plan = _plan(customers, transactions)
+    org = organization_id
+    makers: dict[str, tuple[type[Base], Callable[[int, random.Random], dict[str, Any]]]] = {
+        "customers": (Customer, lambda i, r: _customer(org, i, r, anchor)),
+        "subscriptions": (Subscription, lambda i, r: _subscription(org, i, r, anchor, customers)),
+        "invoices": (Invoice, lambda i, r: _invoice(org, i, r, anchor, customers)),
+        "invoiceItems": (
+            InvoiceItem,
+            lambda i, r: _invoice_item(org, i, r, anchor, plan["invoices"]),
+        ),
+        "transactions": (Transaction, lambda i, r: _transaction(org, i, r, anchor, customers)),
+    }
+    added: dict[str, int] = {}
+    for name, (model, make) in makers.items():
+        added[name] = await _top_up(session, model, org, plan[name], make, progress)
+    return added

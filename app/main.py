@@ -1,0 +1,88 @@
+"""The ASGI application: REST and GraphQL over one core; the lifespan owns engine and worker."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from app.db import make_engine, make_sessionmaker
+from app.errors import DomainError
+from app.exports.storage import Storage
+from app.rest.problems import handle_domain_error, handle_http_exception, handle_unexpected
+from app.rest.routes import routes as rest_routes
+from app.settings import Settings
+
+log = logging.getLogger("app")
+
+
+class SecurityHeaders:
+    """Headers every response carries; cheap, and closes whole classes of browser attacks."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = message.setdefault("headers", [])
+                names = {name for name, _ in headers}
+                for name, value in (
+                    (b"x-content-type-options", b"nosniff"),
+                    (b"referrer-policy", b"no-referrer"),
+                    (b"x-frame-options", b"DENY"),
+                ):
+                    if name not in names:
+                        headers.append((name, value))
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+def create_app(settings: Settings | None = None) -> Starlette:
+    settings = settings or Settings.from_env()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        engine = make_engine(settings.database_url)
+        app.state.engine = engine
+        app.state.sessionmaker = make_sessionmaker(engine)
+        worker_task: asyncio.Task[None] | None = None
+        if settings.worker_mode == "inprocess":
+            from app.exports.worker import Worker
+
+            worker = Worker(settings, app.state.sessionmaker, app.state.storage)
+            app.state.worker = worker
+            worker_task = asyncio.create_task(worker.run(), name="export-worker")
+        try:
+            yield
+        finally:
+            if worker_task is not None:
+                app.state.worker.stop()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await worker_task
+            await engine.dispose()
+
+    app = Starlette(
+        routes=rest_routes(),
+        middleware=[Middleware(SecurityHeaders)],
+        exception_handlers={
+            HTTPException: handle_http_exception,
+            DomainError: handle_domain_error,
+            Exception: handle_unexpected,
+        },
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.storage = Storage(settings.storage_dir)
+    return app

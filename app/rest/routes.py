@@ -1,0 +1,385 @@
+"""The Rebilly-compatible `/data-exports` REST API at every documented prefix (spec §2)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.requests import Request
+from starlette.responses import FileResponse, JSONResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from app.auth import Principal, authenticate
+from app.errors import DomainError, Forbidden, Invalid, NotFound
+from app.exports import service
+from app.exports.expand import load_files, load_users, parse_expand
+from app.exports.links import Linker
+from app.exports.ratelimit import RateState, consume_write
+from app.exports.signing import verify
+from app.exports.source import check_record_limit
+from app.exports.storage import Storage
+from app.exports.validation import validate_export
+from app.ids import is_valid_id
+from app.models import DataExport, ExportFile, User, utcnow
+from app.rest.problems import from_domain, problem
+from app.rest.serializers import export_json, user_json
+from app.settings import Settings
+
+MAX_BODY_BYTES = 1024 * 1024
+
+PREFIXES = (
+    "/data-exports",
+    "/experimental/data-exports",
+    "/organizations/{organizationId}/data-exports",
+    "/organizations/{organizationId}/experimental/data-exports",
+    "/experimental/organizations/{organizationId}/data-exports",
+)
+
+
+class PayloadTooLarge(DomainError):
+    pass
+
+
+def settings_of(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def linker_for(request: Request) -> Linker:
+    settings = settings_of(request)
+    base = settings.public_base_url or f"{request.url.scheme}://{request.url.netloc}"
+    return Linker(base, settings.signing_secret, settings.signed_link_ttl_seconds)
+
+
+@asynccontextmanager
+async def open_session(request: Request) -> AsyncIterator[AsyncSession]:
+    async with request.app.state.sessionmaker() as session:
+        yield session
+
+
+async def _principal(request: Request, session: AsyncSession, permission: str) -> Principal:
+    principal = await authenticate(session, request.headers, settings_of(request))
+    principal.require(permission)
+    organization = request.path_params.get("organizationId")
+    if organization is not None and organization != principal.organization_id:
+        raise Forbidden("The organization in the path is not yours.")
+    return principal
+
+
+def _path_id(request: Request, name: str = "id") -> str:
+    value: str = request.path_params[name]
+    if not is_valid_id(value):
+        raise Invalid.one("id", "Must be 1-50 characters of letters, digits and @~-._")
+    return value
+
+
+def _int_param(request: Request, name: str) -> int | None:
+    raw = request.query_params.get(name)
+    if raw is None or raw == "":
+        return None
+    try:
+        return int(raw)
+    except ValueError:
+        raise Invalid.one(name, "Must be an integer.") from None
+
+
+def _expand(request: Request) -> set[str]:
+    try:
+        return parse_expand(request.query_params.get("expand"))
+    except ValueError as exc:
+        raise Invalid.one("expand", str(exc)) from None
+
+
+async def _read_json_object(request: Request) -> dict[str, Any]:
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+        raise PayloadTooLarge("The request body is larger than 1 MiB.")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            raise PayloadTooLarge("The request body is larger than 1 MiB.")
+        chunks.append(chunk)
+    try:
+        body = json.loads(b"".join(chunks))
+    except (ValueError, RecursionError):
+        raise Invalid.one("body", "Must be a JSON object.") from None
+    if not isinstance(body, dict):
+        raise Invalid.one("body", "Must be a JSON object.")
+    return body
+
+
+def _rate_headers(state: RateState) -> dict[str, str]:
+    return {"X-RateLimit-Limit": str(state.limit), "X-RateLimit-Remaining": str(state.remaining)}
+
+
+async def _consume(request: Request, session: AsyncSession, principal: Principal) -> RateState:
+    settings = settings_of(request)
+    return await consume_write(
+        session,
+        organization_id=principal.organization_id,
+        limit=settings.rate_limit_writes,
+        window_seconds=settings.rate_limit_window_seconds,
+    )
+
+
+async def _render(
+    session: AsyncSession, request: Request, exports: list[DataExport], expand: set[str]
+) -> list[dict[str, Any]]:
+    """Serialise a page; each expansion costs one batched query for the whole page."""
+    if not exports:
+        return []
+    organization = exports[0].organization_id
+    users = (
+        await load_users(session, organization_id=organization, ids=[e.user_id for e in exports])
+        if "user" in expand
+        else None
+    )
+    files = (
+        await load_files(
+            session, organization_id=organization, ids=[e.file_id for e in exports if e.file_id]
+        )
+        if "file" in expand
+        else None
+    )
+    linker = linker_for(request)
+    return [export_json(e, linker, expand=expand, users=users, files=files) for e in exports]
+
+
+Handler = Callable[[Request], Awaitable[Response]]
+
+
+def _guarded(handler: Handler) -> Handler:
+    """Turn domain errors into problems at the edge, so handlers read as the happy path."""
+
+    async def endpoint(request: Request) -> Response:
+        try:
+            return await handler(request)
+        except PayloadTooLarge as exc:
+            return problem(413, exc.message)
+        except DomainError as exc:
+            return from_domain(exc)
+
+    endpoint.__name__ = handler.__name__
+    return endpoint
+
+
+async def list_exports(request: Request) -> Response:
+    async with open_session(request) as session:
+        principal = await _principal(request, session, "read")
+        expand = _expand(request)
+        page = await service.list_exports(
+            session,
+            organization_id=principal.organization_id,
+            filter=request.query_params.get("filter"),
+            sort=request.query_params.get("sort"),
+            q=request.query_params.get("q"),
+            limit=_int_param(request, "limit"),
+            offset=_int_param(request, "offset"),
+        )
+        body = await _render(session, request, list(page.items), expand)
+    return JSONResponse(
+        body,
+        headers={
+            "Pagination-Total": str(page.total),
+            "Pagination-Limit": str(page.limit),
+            "Pagination-Offset": str(page.offset),
+        },
+    )
+
+
+async def get_export(request: Request) -> Response:
+    async with open_session(request) as session:
+        principal = await _principal(request, session, "read")
+        export_id = _path_id(request)
+        expand = _expand(request)
+        export = await service.get_export(
+            session, organization_id=principal.organization_id, export_id=export_id
+        )
+        (body,) = await _render(session, request, [export], expand)
+    headers = {"Pagination-Total": "1", "Pagination-Limit": "1", "Pagination-Offset": "0"}
+    return JSONResponse(body, headers=headers)
+
+
+async def create_export(request: Request) -> Response:
+    async with open_session(request) as session:
+        principal = await _principal(request, session, "write")
+        expand = _expand(request)
+        rate = await _consume(request, session, principal)
+        spec = validate_export(await _read_json_object(request), now=utcnow())
+        await check_record_limit(
+            session,
+            organization_id=principal.organization_id,
+            spec=spec,
+            settings=settings_of(request),
+        )
+        export = await service.create_export(
+            session,
+            organization_id=principal.organization_id,
+            user_id=principal.user_id,
+            spec=spec,
+        )
+        await session.commit()
+        (body,) = await _render(session, request, [export], expand)
+    headers = {"Location": linker_for(request).export(export.id), **_rate_headers(rate)}
+    return JSONResponse(body, status_code=201, headers=headers)
+
+
+async def put_export(request: Request) -> Response:
+    async with open_session(request) as session:
+        principal = await _principal(request, session, "write")
+        export_id = _path_id(request)
+        expand = _expand(request)
+        rate = await _consume(request, session, principal)
+        raw = await _read_json_object(request)
+        errors: list[Any] = []
+        if "id" in raw and raw["id"] != export_id:
+            errors.append(("id", "Must match the id in the path."))
+        try:
+            spec = validate_export(raw, now=utcnow())
+        except Invalid as exc:
+            if errors:
+                exc.errors.insert(0, Invalid.one(*errors[0]).errors[0])
+            raise
+        if errors:
+            raise Invalid.one(*errors[0])
+        existing = await service.find_export(
+            session, organization_id=principal.organization_id, export_id=export_id
+        )
+        if existing is not None:
+            service.ensure_modifiable(existing)
+        await check_record_limit(
+            session,
+            organization_id=principal.organization_id,
+            spec=spec,
+            settings=settings_of(request),
+        )
+        if existing is None:
+            export = await service.create_export(
+                session,
+                organization_id=principal.organization_id,
+                user_id=principal.user_id,
+                spec=spec,
+                export_id=export_id,
+            )
+            status = 201
+        else:
+            export = await service.replace_export(session, export=existing, spec=spec)
+            status = 200
+        await session.commit()
+        (body,) = await _render(session, request, [export], expand)
+    headers = _rate_headers(rate)
+    if status == 201:
+        headers["Location"] = linker_for(request).export(export.id)
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+async def delete_export(request: Request) -> Response:
+    async with open_session(request) as session:
+        principal = await _principal(request, session, "write")
+        export_id = _path_id(request)
+        export = await service.get_export(
+            session, organization_id=principal.organization_id, export_id=export_id
+        )
+        rate = await _consume(request, session, principal)
+        keys = await service.delete_export(session, export=export)
+        await session.commit()
+    storage: Storage = request.app.state.storage
+    for key in keys:
+        storage.delete(key)
+    return Response(status_code=204, headers=_rate_headers(rate))
+
+
+async def get_user(request: Request) -> Response:
+    async with open_session(request) as session:
+        principal = await _principal(request, session, "read")
+        user_id = _path_id(request)
+        user = await session.scalar(
+            select(User).where(
+                User.id == user_id, User.organization_id == principal.organization_id
+            )
+        )
+        if user is None:
+            raise NotFound(f"User {user_id!r} was not found.")
+    return JSONResponse(user_json(user, linker_for(request)))
+
+
+def _file_response(request: Request, file: ExportFile) -> Response:
+    storage: Storage = request.app.state.storage
+    path = storage.path(file.storage_key)
+    if not path.is_file():
+        raise NotFound("The file is no longer available.")
+    return FileResponse(
+        path,
+        media_type=file.content_type,
+        filename=file.name,
+        headers={"Cache-Control": "private, no-store", "X-Content-Type-Options": "nosniff"},
+    )
+
+
+async def download_file(request: Request) -> Response:
+    async with open_session(request) as session:
+        principal = await _principal(request, session, "read")
+        file_id = _path_id(request)
+        file = await session.scalar(
+            select(ExportFile).where(
+                ExportFile.id == file_id, ExportFile.organization_id == principal.organization_id
+            )
+        )
+        if file is None:
+            raise NotFound(f"File {file_id!r} was not found.")
+    return _file_response(request, file)
+
+
+async def signed_download(request: Request) -> Response:
+    """No credentials: the link itself is the permission. Anything off is a plain 403."""
+    file_id: str = request.path_params["id"]
+    denied = problem(403, "This link is invalid or has expired.")
+    if not is_valid_id(file_id) or not verify(
+        settings_of(request).signing_secret,
+        file_id,
+        request.query_params.get("expires"),
+        request.query_params.get("signature"),
+    ):
+        return denied
+    async with open_session(request) as session:
+        file = await session.get(ExportFile, file_id)
+    if file is None:
+        return denied
+    try:
+        return _file_response(request, file)
+    except NotFound:
+        return denied
+
+
+def _dispatch(handlers: dict[str, Handler]) -> Handler:
+    """One route per path, so a wrong method is a 405 whose Allow lists every method."""
+    guarded = {method: _guarded(handler) for method, handler in handlers.items()}
+
+    async def endpoint(request: Request) -> Response:
+        method = "GET" if request.method == "HEAD" else request.method
+        return await guarded[method](request)
+
+    return endpoint
+
+
+def _both(path: str) -> list[str]:
+    return [path, path + "/"]
+
+
+def routes() -> list[BaseRoute]:
+    collection = _dispatch({"GET": list_exports, "POST": create_export})
+    item = _dispatch({"GET": get_export, "PUT": put_export, "DELETE": delete_export})
+    table: list[BaseRoute] = []
+    for prefix in PREFIXES:
+        table += [Route(p, collection, methods=["GET", "POST"]) for p in _both(prefix)]
+        table += [Route(p, item, methods=["GET", "PUT", "DELETE"]) for p in _both(prefix + "/{id}")]
+    table += [Route(p, _guarded(get_user), methods=["GET"]) for p in _both("/users/{id}")]
+    table.append(Route("/files/{id}/download", _guarded(download_file), methods=["GET"]))
+    table.append(Route("/files/{id}/signed", _guarded(signed_download), methods=["GET"]))
+    return table

@@ -1,0 +1,186 @@
+"""A real app on a real database for every test: a fresh SQLite file (copied from a migrated
+template), or PostgreSQL when TEST_DATABASE_URL is set (one database per run, emptied between
+tests)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import event, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
+from starlette.applications import Starlette
+
+from app.auth import issue_api_key
+from app.demo import ensure_user
+from app.main import create_app
+from app.migrate import upgrade
+from app.models import Base, User
+from app.settings import Settings
+
+PG_URL = os.environ.get("TEST_DATABASE_URL")
+
+
+@pytest.fixture(scope="session")
+def database_template(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """Migrate once per run: a SQLite template file, or a fresh PostgreSQL database."""
+    if not PG_URL:
+        path = tmp_path_factory.mktemp("template") / "template.db"
+        upgrade(f"sqlite+aiosqlite:///{path}")
+        yield str(path)
+        return
+    name = f"eg_test_{uuid.uuid4().hex[:10]}"
+    admin = make_url(PG_URL)
+
+    async def admin_sql(statement: str) -> None:
+        engine = create_async_engine(admin, isolation_level="AUTOCOMMIT")
+        async with engine.connect() as conn:
+            await conn.execute(text(statement))
+        await engine.dispose()
+
+    asyncio.run(admin_sql(f'CREATE DATABASE "{name}"'))
+    url = admin.set(database=name).render_as_string(hide_password=False)
+    upgrade(url)
+    yield url
+    asyncio.run(admin_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture
+def database_url(database_template: str, tmp_path: Path) -> Iterator[str]:
+    if not PG_URL:
+        path = tmp_path / "exports.db"
+        shutil.copyfile(database_template, path)
+        yield f"sqlite+aiosqlite:///{path}"
+        return
+    yield database_template
+    tables = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
+
+    async def truncate() -> None:
+        engine = create_async_engine(database_template)
+        async with engine.begin() as conn:
+            await conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+        await engine.dispose()
+
+    asyncio.run(truncate())
+
+
+@pytest.fixture
+def settings(database_url: str, tmp_path: Path) -> Settings:
+    return Settings(
+        var_dir=tmp_path / "var",
+        database_url=database_url,
+        api_key_pepper="test-pepper",
+        signing_secret="test-signing-secret",
+        jwt_secret="test-jwt-secret-that-is-long-enough-for-hs256",
+        worker_mode="off",
+        storage_dir=tmp_path / "files",
+        rate_limit_writes=100_000,
+        worker_poll_seconds=0.05,
+        worker_retry_base_seconds=0,
+    )
+
+
+@dataclass
+class Tenant:
+    organization_id: str
+    user: User
+    key: str
+    read_key: str
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"REB-APIKEY": self.key}
+
+    @property
+    def read_headers(self) -> dict[str, str]:
+        return {"REB-APIKEY": self.read_key}
+
+
+@dataclass
+class Harness:
+    app: Starlette
+    settings: Settings
+    client: httpx.AsyncClient
+    engine: AsyncEngine
+
+    def session(self) -> AsyncSession:
+        maker = self.app.state.sessionmaker
+        session: AsyncSession = maker()
+        return session
+
+    async def tenant(self, organization_id: str, email: str = "ada@example.com") -> Tenant:
+        async with self.session() as session:
+            user = await ensure_user(
+                session, organization_id=organization_id, email=email, first="Ada", last="L"
+            )
+            pepper = self.settings.api_key_pepper
+            key = await issue_api_key(
+                session, user=user, permissions=frozenset({"read", "write"}), pepper=pepper
+            )
+            read_key = await issue_api_key(
+                session, user=user, permissions=frozenset({"read"}), pepper=pepper
+            )
+            await session.commit()
+            return Tenant(organization_id, user, key, read_key)
+
+    def count_statements(self) -> StatementCounter:
+        return StatementCounter(self.engine)
+
+
+class StatementCounter:
+    """Counts SQLAlchemy `before_cursor_execute` events while active."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+        self.statements: list[str] = []
+
+    def _on_execute(self, *args: Any) -> None:
+        self.statements.append(str(args[2]))
+
+    def __enter__(self) -> StatementCounter:
+        event.listen(self.engine.sync_engine, "before_cursor_execute", self._on_execute)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        event.remove(self.engine.sync_engine, "before_cursor_execute", self._on_execute)
+
+    @property
+    def count(self) -> int:
+        return len(self.statements)
+
+
+async def start_harness(settings: Settings) -> AsyncIterator[Harness]:
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+            yield Harness(app=app, settings=settings, client=client, engine=app.state.engine)
+
+
+@pytest.fixture
+async def harness(settings: Settings) -> AsyncIterator[Harness]:
+    async for h in start_harness(settings):
+        yield h
+
+
+@pytest.fixture
+async def tenant(harness: Harness) -> Tenant:
+    return await harness.tenant("acme")
+
+
+@pytest.fixture
+def client(harness: Harness) -> httpx.AsyncClient:
+    return harness.client
+
+
+def with_settings(settings: Settings, **changes: Any) -> Settings:
+    return replace(settings, **changes)
