@@ -41,8 +41,9 @@ class Conflict(DomainError):
 class Invalid(DomainError):
     """Input that breaks the contract, with every offending field named."""
 
-    def __init__(self, errors: list[FieldError], message: str = "Invalid input.") -> None:
-        super().__init__(message)
+    def __init__(self, errors: list[FieldError], message: str | None = None) -> None:
+        names = ", ".join(e.field for e in errors)
+        super().__init__(message or f"Invalid input: check {names}.")
         self.errors = errors
 
     @classmethod

@@ -15,6 +15,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from app.db import make_engine, make_sessionmaker
 from app.errors import DomainError
 from app.exports.storage import Storage
+from app.graphql.view import graphql_routes
 from app.rest.problems import handle_domain_error, handle_http_exception, handle_unexpected
 from app.rest.routes import routes as rest_routes
 from app.settings import Settings
@@ -74,7 +75,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             await engine.dispose()
 
     app = Starlette(
-        routes=rest_routes(),
+        routes=[*graphql_routes(settings), *rest_routes()],
         middleware=[Middleware(SecurityHeaders)],
         exception_handlers={
             HTTPException: handle_http_exception,

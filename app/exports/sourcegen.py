@@ -7,7 +7,7 @@ requested size instead of duplicating it.
 from __future__ import annotations
 
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from datetime import datetime, timedelta
 from typing import Any, cast
 
@@ -297,9 +297,14 @@ async def generate(
     transactions: int,
     anchor: datetime,
     progress: Callable[[int], None] = lambda n: None,
+    resources: Collection[str] | None = None,
 ) -> dict[str, int]:
-    """Top every resource up to its planned size; returns how many rows were added."""
+    """Top every resource (or only those named in `resources`) up to its planned size;
+    returns how many rows were added."""
     plan = _plan(customers, transactions)
+    unknown = set(resources or ()) - set(plan)
+    if unknown:
+        raise ValueError(f"unknown resources: {', '.join(sorted(unknown))}")
     org = organization_id
     makers: dict[str, tuple[type[Base], Callable[[int, random.Random], dict[str, Any]]]] = {
         "customers": (Customer, lambda i, r: _customer(org, i, r, anchor)),
@@ -313,5 +318,7 @@ async def generate(
     }
     added: dict[str, int] = {}
     for name, (model, make) in makers.items():
+        if resources is not None and name not in resources:
+            continue
         added[name] = await _top_up(session, model, org, plan[name], make, progress)
     return added

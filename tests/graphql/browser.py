@@ -4,6 +4,7 @@ Reusable by any test that serves an ASGI app (the test app of
 ``test_ide_browser.py`` or the real ``app.main.create_app()``)::
 
     chromium = require_chromium()              # pytest.skip when there is none
+    require_ide_assets()                       # pytest.skip when `make ide` was not run
     with serve_asgi(app) as base_url, chromium_page(chromium) as browser:
         ide = GraphiQLPage(browser.page)
         ide.open(f"{base_url}/graphql")
@@ -29,7 +30,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import pytest
 import uvicorn
@@ -37,6 +38,8 @@ from playwright.sync_api import ConsoleMessage, Error, Locator, Page, sync_playw
 from starlette.types import ASGIApp
 
 CHROMIUM_ENV = "CHROMIUM_PATH"
+#: Set to 1 (e.g. in CI) to fail, not skip, when Chromium or the built assets are missing.
+REQUIRED_ENV = "GRAPHIQL_BROWSER_TESTS_REQUIRED"
 CHROMIUM_CANDIDATES = (
     "/usr/bin/chromium",
     "/usr/bin/chromium-browser",
@@ -80,11 +83,28 @@ def require_chromium() -> str:
     """The Chromium binary, or skip the calling test when the machine has none."""
     chromium = find_chromium()
     if chromium is None:
-        pytest.skip(
+        skip_unconfigured(
             "no Chromium binary found (install Debian's `chromium` package, "
             f"or set {CHROMIUM_ENV}); Playwright's own browser downloads are not used"
         )
     return chromium
+
+
+def require_ide_assets() -> None:
+    """Skip the calling test when the GraphiQL bundle has not been built."""
+    from app.graphql.ide import ide_assets_present
+
+    if not ide_assets_present():
+        skip_unconfigured(
+            "GraphiQL assets are not built: run `make ide` (app/graphql/ide/build.sh)"
+        )
+
+
+def skip_unconfigured(reason: str) -> NoReturn:
+    """Skip for a machine that lacks a browser or build; fail if ``$REQUIRED_ENV`` is set."""
+    if os.environ.get(REQUIRED_ENV, "") not in ("", "0"):
+        pytest.fail(f"{reason} [{REQUIRED_ENV} is set]")
+    pytest.skip(reason)
 
 
 def _is_executable(path: str) -> bool:
@@ -258,6 +278,14 @@ class GraphiQLPage:
             timeout=timeout_ms,
         )
         return self.response_text()
+
+    def wait_for_no_query_errors(self, *, timeout_ms: int | None = None) -> None:
+        """Wait until the query editor shows no error squiggles (schema validation done)."""
+        self.page.wait_for_function(
+            "selector => document.querySelectorAll(selector).length === 0",
+            arg=f"{_QUERY_EDITOR} .squiggly-error",
+            timeout=timeout_ms,
+        )
 
     def _editor_text(self, selector: str) -> str:
         text: str = self.page.locator(selector).evaluate(_EDITOR_TEXT_JS)

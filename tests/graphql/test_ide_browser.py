@@ -27,13 +27,18 @@ from strawberry.types import Info
 from app.graphql import ide
 from app.graphql.ide import (
     IDE_CONTENT_SECURITY_POLICY,
-    ide_assets_present,
     ide_page_html,
     ide_routes,
     wants_ide,
     with_ide,
 )
-from tests.graphql.browser import GraphiQLPage, chromium_page, require_chromium, serve_asgi
+from tests.graphql.browser import (
+    GraphiQLPage,
+    chromium_page,
+    require_chromium,
+    require_ide_assets,
+    serve_asgi,
+)
 
 SCREENSHOT = pathlib.Path(tempfile.gettempdir()) / "graphiql.png"
 API_KEY_HEADER = "REB-APIKEY"
@@ -82,14 +87,9 @@ def make_app() -> ASGIApp:
     return ContentSecurityPolicy(starlette, IDE_CONTENT_SECURITY_POLICY)
 
 
-def require_assets() -> None:
-    if not ide_assets_present():
-        pytest.skip("GraphiQL assets are not built: run `make ide` (app/graphql/ide/build.sh)")
-
-
 def test_graphiql_sends_pasted_api_key_header() -> None:
     chromium = require_chromium()
-    require_assets()
+    require_ide_assets()
 
     with serve_asgi(make_app()) as base_url, chromium_page(chromium) as browser:
         ide = GraphiQLPage(browser.page)
@@ -103,6 +103,7 @@ def test_graphiql_sends_pasted_api_key_header() -> None:
         ide.set_query("{ whoami }")
         ide.run()
         result = ide.wait_for_response_containing("secret-123")
+        ide.wait_for_no_query_errors()  # `{ whoami }` is valid against the introspected schema
         browser.page.screenshot(path=SCREENSHOT)
 
         assert json.loads(result) == {"data": {"whoami": "secret-123"}}
@@ -113,7 +114,7 @@ def test_graphiql_sends_pasted_api_key_header() -> None:
 
 def test_graphiql_shows_error_without_api_key() -> None:
     chromium = require_chromium()
-    require_assets()
+    require_ide_assets()
 
     with serve_asgi(make_app()) as base_url, chromium_page(chromium) as browser:
         ide = GraphiQLPage(browser.page)
@@ -127,7 +128,7 @@ def test_graphiql_shows_error_without_api_key() -> None:
 
 def test_same_url_still_serves_graphql_to_api_clients() -> None:
     """No browser needed: the dispatch between IDE page and GraphQL endpoint."""
-    require_assets()
+    require_ide_assets()
     with serve_asgi(make_app()) as base_url:
         page = httpx.get(f"{base_url}/graphql", headers={"Accept": "text/html,*/*;q=0.8"})
         assert page.status_code == 200

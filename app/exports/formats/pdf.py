@@ -52,6 +52,7 @@ _FOOTER_SIZE = 7.0
 # Control characters (tab, LF and CR included) would be drawn as boxes or dropped: a table
 # cell is one line, so they become spaces.
 _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
+_SURROGATE = re.compile("[\ud800-\udfff]")  # lone halves cannot be encoded at all
 
 
 class PdfWriter:
@@ -94,7 +95,7 @@ class _Document(FPDF):
         super().__init__(orientation="landscape", unit="mm", format="A4")
         self.set_margins(_MARGIN, _MARGIN, _MARGIN)
         self.set_auto_page_break(auto=False, margin=_MARGIN)
-        self.set_title(title)
+        self.set_title(_SURROGATE.sub("\ufffd", _CONTROL.sub(" ", title)))
         self.set_creator("exports-gateway")
         self._glyphs: set[int] | None = None
         if font_file is None:
@@ -228,7 +229,7 @@ class _Document(FPDF):
         return bytes(self.output())
 
     def header(self) -> None:
-        title = self._fit(self._title, self.epw, self._bold, _TITLE_SIZE)
+        title = self._fit(self._title, self.epw - 2 * self.c_margin, self._bold, _TITLE_SIZE)
         self.set_font(self._family, self._bold, _TITLE_SIZE)
         self.set_text_color(0)
         self.set_xy(_MARGIN, _MARGIN)

@@ -97,10 +97,9 @@ def ide_page_html(
     """
     assets = assets_path.rstrip("/")
     if not ide_assets_present():
+        # Show the path inside the package, never the server's filesystem layout.
         return _render(
-            "missing.html",
-            graphql_path=graphql_path,
-            static_dir=_display_path(STATIC_DIR),
+            "missing.html", graphql_path=graphql_path, static_dir="app/graphql/ide/static/"
         )
     version = _assets_version()
     return _render(
@@ -171,7 +170,11 @@ class _IDEDispatch:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and wants_ide(Request(scope)):
             page = ide_page_html(graphql_path=self.graphql_path, assets_path=self.assets_path)
-            headers = {"Cache-Control": _REVALIDATE, "Vary": "Accept"}
+            headers = {
+                "Cache-Control": _REVALIDATE,
+                "Vary": "Accept",
+                "Content-Security-Policy": IDE_CONTENT_SECURITY_POLICY,
+            }
             await HTMLResponse(page, headers=headers)(scope, receive, send)
             return
         await self.graphql_app(scope, receive, send)
@@ -224,13 +227,6 @@ def _assets_version() -> str:
         stat_result = (STATIC_DIR / name).stat()
         digest.update(f"{name}:{stat_result.st_size}:{stat_result.st_mtime_ns};".encode())
     return digest.hexdigest()[:12]
-
-
-def _display_path(path: Path) -> str:
-    try:
-        return str(path.relative_to(Path.cwd()))
-    except ValueError:
-        return str(path)
 
 
 def _parse_accept(value: str) -> list[tuple[str, float]]:

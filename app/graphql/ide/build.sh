@@ -30,11 +30,6 @@ case "${1:-}" in
   *) die "unknown argument '$1' (usage: build.sh [--force])" ;;
 esac
 
-command -v node >/dev/null 2>&1 || die "node is not installed (need node >= 18)"
-command -v npm >/dev/null 2>&1 || die "npm is not installed"
-node_major="$(node -p 'process.versions.node.split(".")[0]')"
-[ "$node_major" -ge 18 ] || die "node >= 18 required, found $(node --version)"
-
 inputs=(
   "$frontend/package.json"
   "$frontend/package-lock.json"
@@ -60,6 +55,11 @@ if [ "$force" -eq 0 ] && up_to_date; then
   echo "build.sh: GraphiQL assets are up to date ($static)"
   exit 0
 fi
+
+command -v node >/dev/null 2>&1 || die "node is not installed (need node >= 18)"
+command -v npm >/dev/null 2>&1 || die "npm is not installed"
+node_major="$(node -p 'process.versions.node.split(".")[0]')"
+[ "$node_major" -ge 18 ] || die "node >= 18 required, found $(node --version)"
 
 cd "$frontend"
 # Reinstall only when node_modules does not match the lockfile.

@@ -6,6 +6,7 @@ import json
 import re
 from collections.abc import Sequence
 from decimal import Decimal
+from typing import Any
 
 import pytest
 
@@ -27,7 +28,7 @@ def write(
     return writer.header() + b"".join(writer.rows(b) for b in batches_) + writer.footer()
 
 
-def load(data: bytes) -> object:
+def load(data: bytes) -> Any:
     return json.loads(data.decode("utf-8"), parse_float=Decimal)
 
 

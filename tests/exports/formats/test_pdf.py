@@ -24,6 +24,7 @@ TABLE = (
     Field("createdTime", Kind.DATETIME, "created"),
 )
 HEADINGS = [field.path for field in TABLE]
+NASTY_TITLE = "Nasty 😀 中文 — \x00 \ud800 end"
 needs_unicode_font = pytest.mark.skipif(UNICODE_FONT is None, reason="DejaVuSans not installed")
 
 
@@ -128,18 +129,20 @@ def test_unicode_text_is_drawn_with_the_unicode_font() -> None:
 @pytest.mark.parametrize("font_file", [UNICODE_FONT, None], ids=["unicode-font", "core-font"])
 def test_nasty_values_never_crash(font_file: object) -> None:
     if font_file is None:
-        writer = PdfWriter(FIELDS, title="Nasty 😀 中文 — \x00", font_file=None)
+        writer = PdfWriter(FIELDS, title=NASTY_TITLE, font_file=None)
     elif UNICODE_FONT is None:
         pytest.skip("DejaVuSans not installed")
     else:
-        writer = PdfWriter(FIELDS, title="Nasty 😀 中文 — \x00")
+        writer = PdfWriter(FIELDS, title=NASTY_TITLE)
     items = records(expected_rows())
     items.append(
         {"id": "rec-9999", "description": "lone \ud800 surrogate \U0001d518\U0001d52b \U0010ffff"}
     )
     for batch in batches(items, 3, 0, 5):
         writer.rows(batch)
-    texts = pages(writer.footer())
+    data = writer.footer()
+    texts = pages(data)
+    assert texts[0].startswith("Nasty")
     assert "rec-0000" in texts[0]
     assert "rec-9999" in "".join(texts)
 
@@ -171,7 +174,7 @@ def test_many_columns_still_fit_the_page() -> None:
 
 
 def test_ten_thousand_rows_take_seconds_not_minutes() -> None:
-    items = [
+    items: list[dict[str, object]] = [
         {
             "id": f"rec-{i:05d}",
             "amount": Decimal(i),

@@ -1,0 +1,172 @@
+"""Write operations, each returning the export or a typed error clients can switch on."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import strawberry
+from strawberry.types import Info
+
+from app.auth import Principal
+from app.errors import DomainError, Unauthorized
+from app.exports import service
+from app.exports.ratelimit import consume_write
+from app.exports.source import check_record_limit
+from app.exports.storage import Storage
+from app.exports.validation import ExportSpec, validate_export
+from app.graphql.context import Context
+from app.graphql.errors import (
+    ConflictError,
+    ForbiddenError,
+    NotFoundError,
+    RateLimitedError,
+    RecordLimitError,
+    ValidationError,
+    typed_error,
+)
+from app.graphql.inputs import (
+    CreateDataExportInput,
+    UpdateDataExportInput,
+    create_body,
+    update_body,
+)
+from app.graphql.queries import check_id
+from app.graphql.types import DataExport
+from app.models import DataExport as DataExportRow
+from app.models import utcnow
+
+DataExportResult = Annotated[
+    DataExport
+    | ValidationError
+    | NotFoundError
+    | ForbiddenError
+    | ConflictError
+    | RateLimitedError
+    | RecordLimitError,
+    strawberry.union("DataExportResult", description="The export, or why not."),
+]
+
+
+@strawberry.type(description="The export was deleted, with its files.")
+class DeletedDataExport:
+    id: strawberry.ID = strawberry.field(description="The deleted export's id.")
+
+
+DeleteDataExportResult = Annotated[
+    DeletedDataExport | NotFoundError | ForbiddenError | RateLimitedError | ValidationError,
+    strawberry.union("DeleteDataExportResult", description="The deletion, or why not."),
+]
+
+
+def stored_body(row: DataExportRow) -> dict[str, Any]:
+    """An export's writable members in the REST input shape."""
+    return {
+        "name": row.name,
+        "resource": row.resource,
+        "format": row.format,
+        "arguments": dict(row.arguments or {}),
+        "dateRange": dict(row.date_range) if row.date_range else None,
+        "emailNotification": list(row.email_notification or []),
+        "fields": list(row.fields or []),
+        "recurring": dict(row.recurring) if row.recurring else None,
+    }
+
+
+async def _count_write(context: Context, principal: Principal) -> None:
+    settings = context.settings
+    await consume_write(
+        context.session,
+        organization_id=principal.organization_id,
+        limit=settings.rate_limit_writes,
+        window_seconds=settings.rate_limit_window_seconds,
+    )
+
+
+async def _check_limit(context: Context, principal: Principal, spec: ExportSpec) -> None:
+    await check_record_limit(
+        context.session,
+        organization_id=principal.organization_id,
+        spec=spec,
+        settings=context.settings,
+    )
+
+
+@strawberry.type
+class Mutation:
+    @strawberry.mutation(description="Request a new export (optionally with your own id).")
+    async def create_data_export(
+        self, info: Info[Context, None], input: CreateDataExportInput
+    ) -> DataExportResult:
+        context = info.context
+        try:
+            principal = await context.require("write")
+            export_id = check_id(str(input.id)) if input.id is not None else None
+            await _count_write(context, principal)
+            spec = validate_export(create_body(input), now=utcnow())
+            await _check_limit(context, principal, spec)
+            row = await service.create_export(
+                context.session,
+                organization_id=principal.organization_id,
+                user_id=principal.user_id,
+                spec=spec,
+                export_id=export_id,
+            )
+            await context.session.commit()
+        except Unauthorized:
+            raise
+        except DomainError as exc:
+            await context.session.rollback()
+            return typed_error(exc)  # type: ignore[no-any-return]
+        return DataExport(row=row)
+
+    @strawberry.mutation(
+        description="Change a pending export; omitted members keep their value (REST PUT rules)."
+    )
+    async def update_data_export(
+        self, info: Info[Context, None], id: strawberry.ID, input: UpdateDataExportInput
+    ) -> DataExportResult:
+        context = info.context
+        try:
+            principal = await context.require("write")
+            row = await service.get_export(
+                context.session,
+                organization_id=principal.organization_id,
+                export_id=check_id(str(id)),
+            )
+            await _count_write(context, principal)
+            spec = validate_export(update_body(stored_body(row), input), now=utcnow())
+            service.ensure_modifiable(row)
+            await _check_limit(context, principal, spec)
+            row = await service.replace_export(context.session, export=row, spec=spec)
+            await context.session.commit()
+        except Unauthorized:
+            raise
+        except DomainError as exc:
+            await context.session.rollback()
+            return typed_error(exc)  # type: ignore[no-any-return]
+        return DataExport(row=row)
+
+    @strawberry.mutation(description="Delete an export and its files.")
+    async def delete_data_export(
+        self, info: Info[Context, None], id: strawberry.ID
+    ) -> DeleteDataExportResult:
+        context = info.context
+        try:
+            principal = await context.require("write")
+            row = await service.get_export(
+                context.session,
+                organization_id=principal.organization_id,
+                export_id=check_id(str(id)),
+            )
+            await _count_write(context, principal)
+            keys = await service.delete_export(context.session, export=row)
+            await context.session.commit()
+        except Unauthorized:
+            raise
+        except DomainError as exc:
+            await context.session.rollback()
+            return typed_error(exc)  # type: ignore[no-any-return]
+        storage: Storage = context.request.app.state.storage
+        for key in keys:
+            storage.delete(key)
+        return DeletedDataExport(id=id)

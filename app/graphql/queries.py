@@ -1,0 +1,171 @@
+"""Read operations: the same core calls, bounds and grammar as REST."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from typing import Annotated
+
+import strawberry
+from sqlalchemy import select
+from strawberry.types import Info
+
+from app.errors import Invalid
+from app.exports import service
+from app.exports.resources import RESOURCES
+from app.graphql.context import Context
+from app.graphql.enums import ExportResource
+from app.graphql.types import (
+    DataExport,
+    DataExportConnection,
+    DataExportEdge,
+    DataExportPage,
+    ExportResourceInfo,
+    PageInfo,
+    User,
+    Viewer,
+)
+from app.ids import is_valid_id
+from app.models import User as UserRow
+
+CURSOR_PREFIX = "offset:"
+
+FilterArg = Annotated[
+    str | None,
+    strawberry.argument(description="`field:value` terms; `;` AND, `,` OR, `!` not, `..` range."),
+]
+SortArg = Annotated[
+    str | None, strawberry.argument(description="Comma list of fields, `-` for descending.")
+]
+QArg = Annotated[str | None, strawberry.argument(description="Partial text search on name.")]
+
+
+def check_id(value: str, field: str = "id") -> str:
+    if not is_valid_id(value):
+        raise Invalid.one(field, "Must be 1-50 characters of letters, digits and @~-._")
+    return value
+
+
+def encode_cursor(offset: int) -> str:
+    return base64.urlsafe_b64encode(f"{CURSOR_PREFIX}{offset}".encode()).decode()
+
+
+def decode_cursor(cursor: str) -> int:
+    try:
+        text = base64.urlsafe_b64decode(cursor.encode()).decode()
+        if not text.startswith(CURSOR_PREFIX):
+            raise ValueError
+        offset = int(text[len(CURSOR_PREFIX) :])
+        if offset < 0:
+            raise ValueError
+    except (ValueError, binascii.Error, UnicodeError):
+        raise Invalid.one("after", "Not a cursor from this API.") from None
+    return offset
+
+
+@strawberry.type
+class Query:
+    @strawberry.field(description="One data export by id; null when it does not exist.")
+    async def data_export(self, info: Info[Context, None], id: strawberry.ID) -> DataExport | None:
+        principal = await info.context.require("read")
+        row = await service.find_export(
+            info.context.session,
+            organization_id=principal.organization_id,
+            export_id=check_id(str(id)),
+        )
+        return DataExport(row=row) if row else None
+
+    @strawberry.field(description="A page of data exports (REST limit/offset paging).")
+    async def data_exports(
+        self,
+        info: Info[Context, None],
+        filter: FilterArg = None,
+        sort: SortArg = None,
+        q: QArg = None,
+        limit: Annotated[int, strawberry.argument(description="0 to 1000.")] = 100,
+        offset: Annotated[int, strawberry.argument(description="0 or more.")] = 0,
+    ) -> DataExportPage:
+        principal = await info.context.require("read")
+        page = await service.list_exports(
+            info.context.session,
+            organization_id=principal.organization_id,
+            filter=filter,
+            sort=sort,
+            q=q,
+            limit=limit,
+            offset=offset,
+        )
+        return DataExportPage(
+            items=[DataExport(row=r) for r in page.items],
+            total=page.total,
+            limit=page.limit,
+            offset=page.offset,
+        )
+
+    @strawberry.field(description="Data exports with opaque cursors, for cursor paging.")
+    async def data_exports_connection(
+        self,
+        info: Info[Context, None],
+        first: Annotated[int, strawberry.argument(description="0 to 1000.")] = 100,
+        after: Annotated[
+            str | None, strawberry.argument(description="endCursor of the previous page.")
+        ] = None,
+        filter: FilterArg = None,
+        sort: SortArg = None,
+        q: QArg = None,
+    ) -> DataExportConnection:
+        principal = await info.context.require("read")
+        if not 0 <= first <= service.MAX_LIMIT:
+            raise Invalid.one("first", f"Must be between 0 and {service.MAX_LIMIT}.")
+        start = decode_cursor(after) + 1 if after else 0
+        page = await service.list_exports(
+            info.context.session,
+            organization_id=principal.organization_id,
+            filter=filter,
+            sort=sort,
+            q=q,
+            limit=first,
+            offset=start,
+        )
+        edges = [
+            DataExportEdge(cursor=encode_cursor(start + i), node=DataExport(row=row))
+            for i, row in enumerate(page.items)
+        ]
+        return DataExportConnection(
+            edges=edges,
+            page_info=PageInfo(
+                has_next_page=start + len(edges) < page.total,
+                has_previous_page=start > 0,
+                start_cursor=edges[0].cursor if edges else None,
+                end_cursor=edges[-1].cursor if edges else None,
+            ),
+            total_count=page.total,
+        )
+
+    @strawberry.field(description="A user of the caller's organization; null when unknown.")
+    async def user(self, info: Info[Context, None], id: strawberry.ID) -> User | None:
+        principal = await info.context.require("read")
+        row = await info.context.session.scalar(
+            select(UserRow).where(
+                UserRow.id == check_id(str(id)),
+                UserRow.organization_id == principal.organization_id,
+            )
+        )
+        return User(row=row) if row else None
+
+    @strawberry.field(description="The authenticated user, organization and permissions.")
+    async def viewer(self, info: Info[Context, None]) -> Viewer:
+        principal = await info.context.principal()
+        return Viewer(
+            user=User(row=principal.user),
+            organization_id=principal.organization_id,
+            permissions=sorted(principal.permissions),
+        )
+
+    @strawberry.field(description="Every exportable resource with its fields.")
+    def export_resources(self) -> list[ExportResourceInfo]:
+        return [ExportResourceInfo.of(r) for r in RESOURCES.values()]
+
+    @strawberry.field(description="One exportable resource with its fields.")
+    def export_resource(self, name: ExportResource) -> ExportResourceInfo:
+        return ExportResourceInfo.of(RESOURCES[name.value])

@@ -1,0 +1,99 @@
+"""The schema and its hardening: depth, alias and token limits, parser and validation caches,
+domain errors mapped to coded GraphQL errors, and unexpected errors masked with a logged
+correlation id. The SDL does not depend on settings, so `export-schema` is environment-free."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable, Iterator
+
+import strawberry
+from graphql import GraphQLError
+from strawberry.extensions import (
+    DisableIntrospection,
+    MaxAliasesLimiter,
+    MaxTokensLimiter,
+    ParserCache,
+    QueryDepthLimiter,
+    SchemaExtension,
+    ValidationCache,
+)
+from strawberry.schema.config import StrawberryConfig
+from strawberry.types import ExecutionContext
+
+from app.errors import DomainError
+from app.graphql.errors import graphql_error
+from app.graphql.mutations import Mutation
+from app.graphql.queries import Query
+from app.graphql.scalars import SCALARS
+from app.graphql.subscriptions import Subscription
+from app.settings import Settings
+
+log = logging.getLogger("app.graphql")
+CACHE_SIZE = 512
+CACHE_SIZE = 512
+
+
+class ErrorPolicy(SchemaExtension):
+    """Expected failures reach the client intact; anything else is masked and logged."""
+
+    def on_operation(self) -> Iterator[None]:
+        yield
+        result = self.execution_context.result
+        errors = getattr(result, "errors", None)
+        if result is not None and errors:
+            result.errors = [self._translate(error) for error in errors]
+
+    @staticmethod
+    def _translate(error: GraphQLError) -> GraphQLError:
+        original = error.original_error
+        if original is None or isinstance(original, GraphQLError):
+            return error  # parse, validation and coded errors: meant for the client
+        if isinstance(original, DomainError):
+            coded = graphql_error(original)
+            return GraphQLError(
+                coded.message,
+                nodes=error.nodes,
+                path=error.path,
+                extensions=coded.extensions,
+                original_error=original,
+            )
+        correlation = uuid.uuid4().hex
+        log.error("unexpected GraphQL error %s", correlation, exc_info=original)
+        return GraphQLError(
+            f"An unexpected error occurred; reference {correlation}.",
+            nodes=error.nodes,
+            path=error.path,
+            extensions={"code": "INTERNAL_SERVER_ERROR", "correlationId": correlation},
+        )
+
+
+class GatewaySchema(strawberry.Schema):
+    def process_errors(
+        self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
+    ) -> None:
+        """Expected errors are the client's business; ErrorPolicy logs the unexpected ones."""
+
+
+def build_schema(settings: Settings | None = None) -> strawberry.Schema:
+    settings = settings or Settings()
+    s = settings
+    # Factories: a fresh extension per operation (the caches themselves are shared).
+    extensions: list[type[SchemaExtension] | Callable[[], SchemaExtension]] = [
+        lambda: ParserCache(maxsize=CACHE_SIZE),
+        lambda: ValidationCache(maxsize=CACHE_SIZE),
+        lambda: QueryDepthLimiter(max_depth=s.graphql_max_depth),
+        lambda: MaxAliasesLimiter(max_alias_count=s.graphql_max_aliases),
+        lambda: MaxTokensLimiter(max_token_count=s.graphql_max_tokens),
+        ErrorPolicy,
+    ]
+    if not s.graphql_introspection:
+        extensions.append(DisableIntrospection)
+    return GatewaySchema(
+        query=Query,
+        mutation=Mutation,
+        subscription=Subscription,
+        extensions=extensions,
+        config=StrawberryConfig(scalar_map=SCALARS),
+    )

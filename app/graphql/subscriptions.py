@@ -1,0 +1,53 @@
+"""Watch an export move through its lifecycle instead of polling from the client."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncGenerator
+
+import strawberry
+from strawberry.types import Info
+
+from app.errors import NotFound
+from app.exports import service
+from app.graphql.context import Context
+from app.graphql.queries import check_id
+from app.graphql.types import DataExport
+
+POLL_SECONDS = 1.0
+MAX_WATCH_SECONDS = 3600
+FINAL = ("completed", "failed")
+
+
+@strawberry.type
+class Subscription:
+    @strawberry.subscription(
+        description="The export now and after every change, until it completes or fails "
+        "(recurring exports: until the socket closes or an hour passes)."
+    )
+    async def data_export_updates(
+        self, info: Info[Context, None], id: strawberry.ID
+    ) -> AsyncGenerator[DataExport, None]:
+        context = info.context
+        principal = await context.require("read")
+        export_id = check_id(str(id))
+        sessionmaker = context.request.app.state.sessionmaker
+        last: tuple[str, object] | None = None
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + MAX_WATCH_SECONDS
+        while loop.time() < deadline:
+            async with sessionmaker() as session:
+                row = await service.find_export(
+                    session, organization_id=principal.organization_id, export_id=export_id
+                )
+            if row is None:
+                if last is None:
+                    raise NotFound(f"Data export {export_id!r} was not found.")
+                return
+            state = (row.status, row.updated_time)
+            if state != last:
+                last = state
+                yield DataExport(row=row)
+                if row.status in FINAL:
+                    return
+            await asyncio.sleep(POLL_SECONDS)

@@ -1,0 +1,333 @@
+"""GraphQL object types. Field names are the REST names (`_links` → `links`, each `_embedded`
+member → a field), and values mirror the REST JSON one to one."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import strawberry
+from strawberry.types import Info
+
+from app.exports.resources import Resource
+from app.exports.schedule import upcoming
+from app.graphql.context import Context
+from app.graphql.enums import (
+    ExportFormat,
+    ExportResource,
+    ExportStatus,
+    FailureReason,
+    FieldKind,
+)
+from app.graphql.scalars import DateTime, Long
+from app.models import DataExport as DataExportRow
+from app.models import ExportFile as ExportFileRow
+from app.models import User as UserRow
+from app.timefmt import parse_iso_datetime
+
+MAX_OCCURRENCES = 100
+MIN_LINK_TTL, MAX_LINK_TTL = 60, 7 * 24 * 3600
+
+
+@strawberry.type(description="A related resource link, as in REST `_links`.")
+class Link:
+    rel: str = strawberry.field(description="Type of link: self, user, download or signedLink.")
+    href: str = strawberry.field(description="Absolute link URL.")
+
+
+def _links(pairs: list[tuple[str, str]]) -> list[Link]:
+    return [Link(rel=rel, href=href) for rel, href in pairs]
+
+
+@strawberry.type(description="A user of the organization (who requested an export).")
+class User:
+    row: strawberry.Private[UserRow]
+
+    @strawberry.field(description="User identifier.")
+    def id(self) -> strawberry.ID:
+        return strawberry.ID(self.row.id)
+
+    @strawberry.field(description="Email address.")
+    def email(self) -> str:
+        return self.row.email
+
+    @strawberry.field(description="First name.")
+    def first_name(self) -> str:
+        return self.row.first_name
+
+    @strawberry.field(description="Last name.")
+    def last_name(self) -> str:
+        return self.row.last_name
+
+    @strawberry.field(description="When the user was created.")
+    def created_time(self) -> DateTime:
+        return DateTime(self.row.created_time)
+
+    @strawberry.field(description="Related links (self).")
+    def links(self, info: Info[Context, None]) -> list[Link]:
+        return _links(info.context.linker.user_links(self.row))
+
+
+@strawberry.type(description="A file produced by an export run.")
+class ExportFile:
+    row: strawberry.Private[ExportFileRow]
+
+    @strawberry.field(description="File identifier.")
+    def id(self) -> strawberry.ID:
+        return strawberry.ID(self.row.id)
+
+    @strawberry.field(description="File name offered on download.")
+    def name(self) -> str:
+        return self.row.name
+
+    @strawberry.field(description="MIME type of the file.")
+    def content_type(self) -> str:
+        return self.row.content_type
+
+    @strawberry.field(description="Size in bytes.")
+    def size(self) -> Long:
+        return Long(self.row.size)
+
+    @strawberry.field(description="SHA-256 of the file's bytes, hex.")
+    def sha256(self) -> str:
+        return self.row.sha256
+
+    @strawberry.field(description="Rows in this file (header excluded).")
+    def record_count(self) -> int:
+        return self.row.record_count
+
+    @strawberry.field(description="When the file was published.")
+    def created_time(self) -> DateTime:
+        return DateTime(self.row.created_time)
+
+    @strawberry.field(description="Related links: download (needs credentials) and signedLink.")
+    def links(self, info: Info[Context, None]) -> list[Link]:
+        return _links(info.context.linker.file_links(self.row))
+
+    @strawberry.field(
+        description="A fresh signed download URL that works without credentials until it "
+        f"expires; ttlSeconds between {MIN_LINK_TTL} and {MAX_LINK_TTL}."
+    )
+    def download_url(self, info: Info[Context, None], ttl_seconds: int | None = None) -> str:
+        from app.errors import Invalid
+
+        ttl = info.context.settings.signed_link_ttl_seconds if ttl_seconds is None else ttl_seconds
+        if not MIN_LINK_TTL <= ttl <= MAX_LINK_TTL:
+            raise Invalid.one("ttlSeconds", f"Must be between {MIN_LINK_TTL} and {MAX_LINK_TTL}.")
+        return info.context.linker.signed(self.row.id, ttl)
+
+
+@strawberry.type(description="Filter, sort and search applied to the exported rows.")
+class ExportArguments:
+    filter: str | None = strawberry.field(description="Filter in the collection grammar.")
+    sort: str | None = strawberry.field(description="Sort fields, `-` for descending.")
+    q: str | None = strawberry.field(description="Case-insensitive partial text search.")
+
+
+@strawberry.type(description="The date range of exported rows (may be relative phrases).")
+class DateRange:
+    start: str = strawberry.field(description="Inclusive start: date-time or relative phrase.")
+    end: str = strawberry.field(description="Exclusive end: date-time or relative phrase.")
+    field: str = strawberry.field(description="The date-time field the range applies to.")
+
+
+@strawberry.type(description="The schedule of a recurring export.")
+class Recurring:
+    instruction: str = strawberry.field(description="RFC 5545 RRULE.")
+    start: DateTime = strawberry.field(description="When the first run occurs.")
+
+
+@strawberry.type(description="A data export request and its latest result.")
+class DataExport:
+    row: strawberry.Private[DataExportRow]
+
+    @strawberry.field(description="The export identifier.")
+    def id(self) -> strawberry.ID:
+        return strawberry.ID(self.row.id)
+
+    @strawberry.field(description="Export name.")
+    def name(self) -> str:
+        return self.row.name
+
+    @strawberry.field(description="The type of resource being exported.")
+    def resource(self) -> ExportResource:
+        return ExportResource(self.row.resource)
+
+    @strawberry.field(description="Export result format.")
+    def format(self) -> ExportFormat:
+        return ExportFormat(self.row.format)
+
+    @strawberry.field(description="Filter, sort and q applied to the rows.")
+    def arguments(self) -> ExportArguments:
+        args = self.row.arguments or {}
+        return ExportArguments(filter=args.get("filter"), sort=args.get("sort"), q=args.get("q"))
+
+    @strawberry.field(description="Emails notified when a run completes.")
+    def email_notification(self) -> list[str]:
+        return list(self.row.email_notification or [])
+
+    @strawberry.field(description="Exported fields (`/` for nested).")
+    def fields(self) -> list[str]:
+        return list(self.row.fields or [])
+
+    @strawberry.field(description="The schedule, for recurring exports.")
+    def recurring(self) -> Recurring | None:
+        rec = self.row.recurring
+        if not rec:
+            return None
+        return Recurring(
+            instruction=rec["instruction"], start=DateTime(parse_iso_datetime(rec["start"]))
+        )
+
+    @strawberry.field(description="The ID of the user who requested the export.")
+    def user_id(self) -> str:
+        return self.row.user_id
+
+    @strawberry.field(description="The latest file, null until completed.")
+    def file_id(self) -> str | None:
+        return self.row.file_id
+
+    @strawberry.field(description="Rows in the latest file (header excluded).")
+    def record_count(self) -> int | None:
+        return self.row.record_count
+
+    @strawberry.field(description="When the next file is due to be generated.")
+    def scheduled_time(self) -> DateTime:
+        return DateTime(self.row.scheduled_time)
+
+    @strawberry.field(description="When the export was requested.")
+    def created_time(self) -> DateTime:
+        return DateTime(self.row.created_time)
+
+    @strawberry.field(description="When the export last changed.")
+    def updated_time(self) -> DateTime:
+        return DateTime(self.row.updated_time)
+
+    @strawberry.field(description="Status of the export.")
+    def status(self) -> ExportStatus:
+        return ExportStatus(self.row.status)
+
+    @strawberry.field(description="Why the export failed, when it did.")
+    def failure_reason(self) -> FailureReason | None:
+        return FailureReason(self.row.failure_reason) if self.row.failure_reason else None
+
+    @strawberry.field(description="Related links, as REST `_links`.")
+    def links(self, info: Info[Context, None]) -> list[Link]:
+        return _links(info.context.linker.export_links(self.row))
+
+    @strawberry.field(description="The date range of exported rows.")
+    def date_range(self) -> DateRange | None:
+        dr = self.row.date_range
+        if not dr:
+            return None
+        return DateRange(start=dr["start"], end=dr["end"], field=dr["field"])
+
+    @strawberry.field(description="The user who requested the export (REST `expand=user`).")
+    async def user(self, info: Info[Context, None]) -> User | None:
+        row = await info.context.users.load(self.row.user_id)
+        return User(row=row) if row else None
+
+    @strawberry.field(description="The latest file (REST `expand=file`); null until completed.")
+    async def file(self, info: Info[Context, None]) -> ExportFile | None:
+        if not self.row.file_id:
+            return None
+        row = await info.context.files.load(self.row.file_id)
+        return ExportFile(row=row) if row else None
+
+    @strawberry.field(description="Every retained file of this export, newest first.")
+    async def files(self, info: Info[Context, None]) -> list[ExportFile]:
+        rows = await info.context.files_by_export.load(self.row.pk)
+        return [ExportFile(row=r) for r in rows]
+
+    @strawberry.field(
+        description="The next occurrences of a recurring export's schedule (empty otherwise)."
+    )
+    def next_occurrences(
+        self,
+        count: Annotated[int, strawberry.argument(description="How many, 1 to 100.")] = 5,
+    ) -> list[DateTime]:
+        from app.errors import Invalid
+
+        if not 1 <= count <= MAX_OCCURRENCES:
+            raise Invalid.one("count", f"Must be between 1 and {MAX_OCCURRENCES}.")
+        rec = self.row.recurring
+        if not rec or self.row.status != "pending":
+            return []
+        start = parse_iso_datetime(rec["start"])
+        after = self.row.scheduled_time
+        times = [self.row.scheduled_time, *upcoming(rec["instruction"], start, after, count - 1)]
+        return [DateTime(t) for t in times[:count]]
+
+
+@strawberry.type(description="One page of data exports, as REST limit/offset paging.")
+class DataExportPage:
+    items: list[DataExport] = strawberry.field(description="The exports on this page.")
+    total: int = strawberry.field(description="Total matching exports (Pagination-Total).")
+    limit: int = strawberry.field(description="Page size used (Pagination-Limit).")
+    offset: int = strawberry.field(description="Offset used (Pagination-Offset).")
+
+
+@strawberry.type(description="An export in a connection, with its cursor.")
+class DataExportEdge:
+    cursor: str = strawberry.field(description="Opaque cursor of this edge.")
+    node: DataExport = strawberry.field(description="The export.")
+
+
+@strawberry.type(description="Relay-style paging information.")
+class PageInfo:
+    has_next_page: bool = strawberry.field(description="More edges follow.")
+    has_previous_page: bool = strawberry.field(description="Edges precede this page.")
+    start_cursor: str | None = strawberry.field(description="Cursor of the first edge.")
+    end_cursor: str | None = strawberry.field(description="Cursor of the last edge.")
+
+
+@strawberry.type(description="Cursor-paged data exports.")
+class DataExportConnection:
+    edges: list[DataExportEdge] = strawberry.field(description="The edges of this page.")
+    page_info: PageInfo = strawberry.field(description="Paging information.")
+    total_count: int = strawberry.field(description="Total matching exports.")
+
+
+@strawberry.type(description="The authenticated caller.")
+class Viewer:
+    user: User = strawberry.field(description="The authenticated user.")
+    organization_id: str = strawberry.field(description="The caller's organization.")
+    permissions: list[str] = strawberry.field(description="Granted permissions: read, write.")
+
+
+@strawberry.type(description="An exportable field of a resource.")
+class ResourceField:
+    path: str = strawberry.field(description="Name in `fields` (`/` for nested).")
+    filter_name: str = strawberry.field(description="Name in filter and sort (`.` nested).")
+    kind: FieldKind = strawberry.field(description="Value type.")
+    description: str = strawberry.field(description="What the field holds.")
+    is_default: bool = strawberry.field(description="Exported when `fields` is omitted.")
+
+
+@strawberry.type(description="An exportable resource and its fields.")
+class ExportResourceInfo:
+    name: ExportResource = strawberry.field(description="The resource.")
+    fields: list[ResourceField] = strawberry.field(description="Every exportable field.")
+    default_fields: list[str] = strawberry.field(description="Fields used when omitted.")
+    date_fields: list[str] = strawberry.field(description="Fields a dateRange may use.")
+    default_date_field: str = strawberry.field(description="dateRange.field when omitted.")
+    text_search_fields: list[str] = strawberry.field(description="Fields that `q` searches.")
+
+    @classmethod
+    def of(cls, resource: Resource) -> ExportResourceInfo:
+        return cls(
+            name=ExportResource(resource.name),
+            fields=[
+                ResourceField(
+                    path=f.path,
+                    filter_name=f.dotted,
+                    kind=FieldKind(f.kind.value),
+                    description=f.description,
+                    is_default=f.path in resource.default_fields,
+                )
+                for f in resource.fields
+            ],
+            default_fields=list(resource.default_fields),
+            date_fields=list(resource.date_fields),
+            default_date_field=resource.default_date_field,
+            text_search_fields=list(resource.text_fields),
+        )
