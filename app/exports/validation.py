@@ -251,7 +251,7 @@ def _validate_recurring(value: Any, now: datetime, bad: Reporter) -> dict[str, s
             if not isinstance(raw_start, str):
                 raise ValueError
             start = parse_iso_datetime(raw_start)
-        except ValueError:
+        except (ValueError, OverflowError):  # out of range once converted to UTC
             bad("recurring.start", "Must be an ISO 8601 date-time.")
             return None
     instruction = value.get("instruction")

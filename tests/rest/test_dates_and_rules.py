@@ -1,0 +1,137 @@
+"""Date phrases (spec §5) and RRULE validation (spec §1) through the API."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.conftest import Harness, Tenant
+from tests.rest.conftest import body, invalid_fields, snapshot
+
+
+@pytest.mark.parametrize(
+    ("start", "end"),
+    [
+        ("3 days ago midnight", "today"),
+        ("first day of last month midnight", "first day of this month midnight"),
+        ("yesterday", "now"),
+        ("-2 weeks", "+1 day"),
+        ("last monday", "tomorrow noon"),
+        ("2026-01-01", "2026-02-01T00:00:00+02:00"),
+        ("2026-01-01T00:00:00Z", "2026-01-01T00:00:00Z"),
+    ],
+)
+async def test_relative_and_absolute_phrases_are_accepted(
+    harness: Harness, tenant: Tenant, start: str, end: str
+) -> None:
+    payload = body(dateRange={"start": start, "end": end, "field": "createdTime"})
+    response = await harness.client.post("/data-exports", json=payload, headers=tenant.headers)
+    assert response.status_code == 201, response.text
+    assert response.json()["dateRange"] == {"start": start, "end": end, "field": "createdTime"}
+
+
+@pytest.mark.parametrize(
+    ("date_range", "field"),
+    [
+        ({"start": "yesterday", "end": "the day after the heat death"}, "dateRange.end"),
+        ({"start": "yesterday", "end": "3 fortnights ago"}, "dateRange.end"),
+        ({"start": "yesterday", "end": "2026-02-30"}, "dateRange.end"),
+        ({"start": "yesterday", "end": ""}, "dateRange.end"),
+        ({"start": "yesterday", "end": 20260101}, "dateRange.end"),
+        ({"start": "soonish", "end": "now"}, "dateRange.start"),
+        ({"start": "+100000000 years", "end": "now"}, "dateRange.start"),
+    ],
+)
+async def test_garbage_phrases_are_422_naming_the_bound(
+    harness: Harness, tenant: Tenant, date_range: dict[str, object], field: str
+) -> None:
+    response = await harness.client.post(
+        "/data-exports", json=body(dateRange=date_range), headers=tenant.headers
+    )
+    assert field in invalid_fields(response)
+
+
+async def test_start_after_end_is_422(harness: Harness, tenant: Tenant) -> None:
+    before = await snapshot(harness)
+    for start, end in [("now", "yesterday"), ("2026-02-01", "2026-01-31T23:59:59Z")]:
+        response = await harness.client.post(
+            "/data-exports",
+            json=body(dateRange={"start": start, "end": end}),
+            headers=tenant.headers,
+        )
+        fields = invalid_fields(response)
+        assert fields
+        assert all(f.startswith("dateRange") for f in fields)
+    assert await snapshot(harness) == before
+
+
+@pytest.mark.parametrize(
+    "instruction",
+    [
+        "FREQ=DAILY",
+        "RRULE:FREQ=WEEKLY;BYDAY=MO,FR",
+        "rrule:FREQ=MONTHLY;BYMONTHDAY=1;COUNT=12",
+        "FREQ=HOURLY;INTERVAL=6",
+        "  FREQ=YEARLY  ",
+    ],
+)
+async def test_valid_rules_are_accepted(harness: Harness, tenant: Tenant, instruction: str) -> None:
+    response = await harness.client.post(
+        "/data-exports", json=body(recurring={"instruction": instruction}), headers=tenant.headers
+    )
+    assert response.status_code == 201, response.text
+    recurring = response.json()["recurring"]
+    assert recurring["instruction"] == instruction.strip()
+    assert recurring["start"] == response.json()["createdTime"]
+
+
+@pytest.mark.parametrize(
+    "instruction",
+    [
+        "DTSTART:20260101T000000Z\nRRULE:FREQ=DAILY",
+        "FREQ=DAILY;DTSTART=20260101T000000Z",
+        "RRULE:FREQ=DAILY\nEXDATE:20260102T000000Z",
+        "FREQ=MINUTELY",
+        "FREQ=SECONDLY;INTERVAL=3600",
+        "RRULE:FREQ=MINUTELY;INTERVAL=60",
+        "FREQ=DAILY;BYHOUR=25",
+        "FREQ=FORTNIGHTLY",
+        "",
+        "RRULE:",
+        "FREQ=DAILY;" + "BYHOUR=1;" * 100,
+    ],
+    ids=[
+        "dtstart-line",
+        "dtstart-param",
+        "exdate",
+        "minutely",
+        "secondly",
+        "prefixed-minutely",
+        "byhour",
+        "freq",
+        "empty",
+        "prefix-only",
+        "too-long",
+    ],
+)
+async def test_invalid_rules_are_422_naming_the_instruction(
+    harness: Harness, tenant: Tenant, instruction: str
+) -> None:
+    response = await harness.client.post(
+        "/data-exports", json=body(recurring={"instruction": instruction}), headers=tenant.headers
+    )
+    assert "recurring.instruction" in invalid_fields(response)
+
+
+@pytest.mark.parametrize(
+    "start",
+    ["9999-12-31T23:59:59-01:00", "0001-01-01T00:00:00+01:00", "tomorrow", "2026-02-30T00:00:00Z"],
+)
+async def test_out_of_range_or_bad_recurring_start_is_422(
+    harness: Harness, tenant: Tenant, start: str
+) -> None:
+    response = await harness.client.post(
+        "/data-exports",
+        json=body(recurring={"instruction": "FREQ=DAILY", "start": start}),
+        headers=tenant.headers,
+    )
+    assert "recurring.start" in invalid_fields(response)
