@@ -2,23 +2,31 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed-stamp
+RUN_STAMP := $(VENV)/.run-stamp
+STAMP := $(VENV)/.test-stamp
 PG_TEST_URL ?= postgresql+asyncpg://postgres@127.0.0.1:5432/test
 
 .PHONY: run test test-pg lint types pytest ide bench bench-graphql bench-export clean
 
-$(STAMP): pyproject.toml
+$(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
+
+# Serving needs only the runtime dependencies; tests add the test and dev extras.
+$(RUN_STAMP): pyproject.toml | $(VENV)/bin/python
+	$(BIN)/python -m pip install -q -e .
+	touch $(RUN_STAMP)
+
+$(STAMP): pyproject.toml | $(VENV)/bin/python
 	$(BIN)/python -m pip install -q -e '.[test,dev]'
-	touch $(STAMP)
+	touch $(STAMP) $(RUN_STAMP)
 
 # GraphiQL assets come from npm at build time into a git-ignored folder (never committed).
 ide:
 	@if command -v npm >/dev/null 2>&1; then bash app/graphql/ide/build.sh; \
 	else echo "warning: npm not found; GraphiQL assets not built (the API works without them)" >&2; fi
 
-run: $(STAMP) ide
+run: $(RUN_STAMP) ide
 	$(BIN)/python -m app serve --demo
 
 lint: $(STAMP)

@@ -83,7 +83,7 @@ def _header(headers: Mapping[str, str], name: str) -> str | None:
     value = headers.get(name)
     if value is None:
         return None
-    if len(value) > MAX_CREDENTIAL_LENGTH:
+    if len(value) > MAX_CREDENTIAL_LENGTH or "\x00" in value:  # NUL: PostgreSQL rejects it
         raise Unauthorized("Invalid credentials.")
     return value.strip()
 
@@ -149,6 +149,8 @@ async def _authenticate_jwt(session: AsyncSession, token: str, settings: Setting
         raise Unauthorized("Invalid credentials.") from None
     subject, organization = claims.get("sub"), claims.get("org")
     if not isinstance(subject, str) or not isinstance(organization, str):
+        raise Unauthorized("Invalid credentials.")
+    if "\x00" in subject or "\x00" in organization:
         raise Unauthorized("Invalid credentials.")
     raw_permissions = claims.get("permissions", [])
     if isinstance(raw_permissions, str):

@@ -37,10 +37,10 @@ def cmd_migrate(settings: Settings, _: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_seed_demo(settings: Settings, args: argparse.Namespace) -> int:
+def _seed(settings: Settings, args: argparse.Namespace) -> list[str]:
     from app.demo import seed_demo
 
-    keys = _with_session(
+    return _with_session(
         settings,
         lambda session: seed_demo(
             session,
@@ -52,7 +52,10 @@ def cmd_seed_demo(settings: Settings, args: argparse.Namespace) -> int:
             show_progress=not args.quiet,
         ),
     )
-    for line in keys:
+
+
+def cmd_seed_demo(settings: Settings, args: argparse.Namespace) -> int:
+    for line in _seed(settings, args):
         print(line)
     return 0
 
@@ -100,7 +103,7 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
             5000,
             False,
         )
-        cmd_seed_demo(settings, args)
+        _seed(settings, args)
         _print_welcome(settings, args.host, args.port)
     uvicorn.run(
         "app.main:create_app",

@@ -84,6 +84,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         },
         lifespan=lifespan,
     )
+    app.router.redirect_slashes = False  # both spellings are routes; anything else is a 404
     app.state.settings = settings
     app.state.storage = Storage(settings.storage_dir)
     return app

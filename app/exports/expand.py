@@ -52,3 +52,21 @@ async def load_files(
         )
     )
     return {file.id: file for file in rows}
+
+
+async def load_files_by_export(
+    session: AsyncSession, *, organization_id: str, export_pks: Iterable[int]
+) -> dict[int, list[ExportFile]]:
+    """Every retained file of each export, newest first."""
+    wanted = sorted(set(export_pks))
+    grouped: dict[int, list[ExportFile]] = {pk: [] for pk in wanted}
+    if not wanted:
+        return grouped
+    rows = await session.scalars(
+        select(ExportFile)
+        .where(ExportFile.organization_id == organization_id, ExportFile.export_pk.in_(wanted))
+        .order_by(ExportFile.created_time.desc(), ExportFile.id.desc())
+    )
+    for row in rows:
+        grouped[row.export_pk].append(row)
+    return grouped

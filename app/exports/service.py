@@ -10,13 +10,14 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import delete, func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.errors import Conflict, FieldError, Invalid, NotFound
 from app.exports.query import QueryError, parse_filter, parse_sort, q_clause
 from app.exports.resources import export_query_fields
 from app.exports.schedule import first_run
-from app.exports.validation import ExportSpec
+from app.exports.validation import UNSTORABLE_MESSAGE, ExportSpec, has_unstorable_text
 from app.ids import new_id
 from app.models import DataExport, ExportFile, utcnow
 from app.timefmt import parse_iso_datetime
@@ -119,7 +120,11 @@ async def create_export(
     )
     _apply(export, spec, now)
     session.add(export)
-    await session.flush()
+    try:
+        await session.flush()
+    except IntegrityError:  # the same client-chosen id, created concurrently
+        await session.rollback()
+        raise Conflict(f"A data export with id {export.id!r} already exists.") from None
     return export
 
 
@@ -166,6 +171,9 @@ async def list_exports(
     offset: int | None = None,
 ) -> Page:
     limit, offset = check_bounds(limit, offset)
+    for name, text in (("filter", filter), ("sort", sort), ("q", q)):
+        if text and has_unstorable_text(text):
+            raise Invalid.one(name, UNSTORABLE_MESSAGE)
     fields = export_query_fields()
     try:
         condition = parse_filter(filter, fields)

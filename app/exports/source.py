@@ -96,8 +96,10 @@ async def check_record_limit(
     """Fail fast at request time when the export would already exceed the record limit."""
     maximum = record_limit(settings, spec.format)
     stmt = source_query_for(spec, organization_id, utcnow())
-    matched = await count_bounded(session, stmt, maximum)
-    if matched > maximum:
+    if await count_bounded(session, stmt, maximum) > maximum:
+        # Only a rejected request pays for the exact count the problem reports.
+        exact = select(func.count()).select_from(stmt.order_by(None).subquery())
+        matched = await session.scalar(exact) or 0
         raise RecordLimitExceeded(matched=matched, maximum=maximum)
 
 

@@ -1,7 +1,7 @@
 """Deterministic, realistic billing data for demos, tests and benchmarks, inserted in bulk.
 
-Row i of each table depends only on (organization, i), so re-running tops a table up to the
-requested size instead of duplicating it.
+Row i of each table depends only on (organization, i, anchor) and the sizes of the tables it
+refers to, so re-running tops a table up to the requested size instead of duplicating it.
 """
 
 from __future__ import annotations

@@ -6,6 +6,7 @@ fixes a request in one round trip. Nothing here touches the database.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -35,6 +36,15 @@ WRITABLE = (
     "fields",
     "recurring",
 )
+# Text no database here can store: NUL (PostgreSQL) and unpaired surrogates (not UTF-8).
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+UNSTORABLE_MESSAGE = "Must not contain NUL or unpaired surrogate characters."
+
+
+def has_unstorable_text(text: str) -> bool:
+    return _UNSTORABLE.search(text) is not None
+
+
 READ_ONLY = (
     "id",
     "userId",
@@ -79,6 +89,8 @@ def validate_export(body: Mapping[str, Any], *, now: datetime) -> ExportSpec:
     for key in body:
         if key not in WRITABLE and key not in READ_ONLY:
             bad(key, "Unknown field.")
+        elif key in WRITABLE:
+            _check_text(body[key], key, bad)
 
     name = body.get("name")
     if not isinstance(name, str) or not name.strip():
@@ -121,6 +133,20 @@ def validate_export(body: Mapping[str, Any], *, now: datetime) -> ExportSpec:
 
 
 Reporter = Any  # Callable[[str, str], None]; kept loose to stay readable
+
+
+def _check_text(value: Any, path: str, bad: Reporter) -> None:
+    """Name every string under `value` that could not be stored (iterative: no recursion)."""
+    stack: list[tuple[str, Any]] = [(path, value)]
+    while stack:
+        where, item = stack.pop()
+        if isinstance(item, str):
+            if has_unstorable_text(item):
+                bad(where, UNSTORABLE_MESSAGE)
+        elif isinstance(item, dict):
+            stack.extend((f"{where}.{k}", v) for k, v in item.items())
+        elif isinstance(item, list):
+            stack.extend((f"{where}.{i}", v) for i, v in enumerate(item))
 
 
 def _validate_arguments(value: Any, resource: Resource | None, bad: Reporter) -> dict[str, str]:

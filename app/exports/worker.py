@@ -83,6 +83,10 @@ class Worker:
 
     async def run(self, *, once: bool = False) -> None:
         loops = [self._loop(n, once=once) for n in range(self.concurrency)]
+        if once:  # drain the exports first, so the mail they queue is sent before returning
+            await asyncio.gather(*loops)
+            await self._mail_loop(once=True)
+            return
         await asyncio.gather(*loops, self._mail_loop(once=once))
 
     async def _loop(self, n: int, *, once: bool) -> None:
@@ -153,7 +157,8 @@ class Worker:
             await self._retry_or_fail(pk, owner, export.attempts)
         finally:
             renewer.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
+            # A renewer that already ended with LostClaim (or an error) was handled above.
+            with contextlib.suppress(asyncio.CancelledError, Exception):
                 await renewer
             if produced is not None:
                 self.storage.discard(produced.temp)

@@ -59,14 +59,30 @@ class CreateDataExportInput:
     description="A partial update: omitted members keep their value, null clears optional ones."
 )
 class UpdateDataExportInput:
-    name: str | None = strawberry.UNSET
-    resource: ExportResource | None = strawberry.UNSET
-    format: ExportFormat | None = strawberry.UNSET
-    arguments: ExportArgumentsInput | None = strawberry.UNSET
-    date_range: DateRangeInput | None = strawberry.UNSET
-    email_notification: list[str] | None = strawberry.UNSET
-    fields: list[str] | None = strawberry.UNSET
-    recurring: RecurringInput | None = strawberry.UNSET
+    name: str | None = strawberry.field(
+        default=strawberry.UNSET, description="Export name, 1-50 characters."
+    )
+    resource: ExportResource | None = strawberry.field(
+        default=strawberry.UNSET, description="What to export."
+    )
+    format: ExportFormat | None = strawberry.field(
+        default=strawberry.UNSET, description="File format."
+    )
+    arguments: ExportArgumentsInput | None = strawberry.field(
+        default=strawberry.UNSET, description="Rows; null clears filter, sort and q."
+    )
+    date_range: DateRangeInput | None = strawberry.field(
+        default=strawberry.UNSET, description="Dates; null exports all time."
+    )
+    email_notification: list[str] | None = strawberry.field(
+        default=strawberry.UNSET, description="Emails to notify; null notifies nobody."
+    )
+    fields: list[str] | None = strawberry.field(
+        default=strawberry.UNSET, description="Fields to export; null restores the defaults."
+    )
+    recurring: RecurringInput | None = strawberry.field(
+        default=strawberry.UNSET, description="Schedule; null makes the export one-off."
+    )
 
 
 def _arguments(value: ExportArgumentsInput | None) -> dict[str, Any] | None:

@@ -91,7 +91,7 @@ async def _check_limit(context: Context, principal: Principal, spec: ExportSpec)
     )
 
 
-@strawberry.type
+@strawberry.type(description="Create, change and delete data exports.")
 class Mutation:
     @strawberry.mutation(description="Request a new export (optionally with your own id).")
     async def create_data_export(
@@ -100,22 +100,22 @@ class Mutation:
         context = info.context
         try:
             principal = await context.require("write")
-            export_id = check_id(str(input.id)) if input.id is not None else None
-            await _count_write(context, principal)
-            spec = validate_export(create_body(input), now=utcnow())
-            await _check_limit(context, principal, spec)
-            row = await service.create_export(
-                context.session,
-                organization_id=principal.organization_id,
-                user_id=principal.user_id,
-                spec=spec,
-                export_id=export_id,
-            )
-            await context.session.commit()
+            async with context.db():  # rolls back on failure
+                export_id = check_id(str(input.id)) if input.id is not None else None
+                await _count_write(context, principal)
+                spec = validate_export(create_body(input), now=utcnow())
+                await _check_limit(context, principal, spec)
+                row = await service.create_export(
+                    context.session,
+                    organization_id=principal.organization_id,
+                    user_id=principal.user_id,
+                    spec=spec,
+                    export_id=export_id,
+                )
+                await context.session.commit()
         except Unauthorized:
             raise
         except DomainError as exc:
-            await context.session.rollback()
             return typed_error(exc)  # type: ignore[no-any-return]
         return DataExport(row=row)
 
@@ -128,21 +128,21 @@ class Mutation:
         context = info.context
         try:
             principal = await context.require("write")
-            row = await service.get_export(
-                context.session,
-                organization_id=principal.organization_id,
-                export_id=check_id(str(id)),
-            )
-            await _count_write(context, principal)
-            spec = validate_export(update_body(stored_body(row), input), now=utcnow())
-            service.ensure_modifiable(row)
-            await _check_limit(context, principal, spec)
-            row = await service.replace_export(context.session, export=row, spec=spec)
-            await context.session.commit()
+            async with context.db():  # rolls back on failure
+                row = await service.get_export(
+                    context.session,
+                    organization_id=principal.organization_id,
+                    export_id=check_id(str(id)),
+                )
+                await _count_write(context, principal)
+                spec = validate_export(update_body(stored_body(row), input), now=utcnow())
+                service.ensure_modifiable(row)
+                await _check_limit(context, principal, spec)
+                row = await service.replace_export(context.session, export=row, spec=spec)
+                await context.session.commit()
         except Unauthorized:
             raise
         except DomainError as exc:
-            await context.session.rollback()
             return typed_error(exc)  # type: ignore[no-any-return]
         return DataExport(row=row)
 
@@ -153,18 +153,18 @@ class Mutation:
         context = info.context
         try:
             principal = await context.require("write")
-            row = await service.get_export(
-                context.session,
-                organization_id=principal.organization_id,
-                export_id=check_id(str(id)),
-            )
-            await _count_write(context, principal)
-            keys = await service.delete_export(context.session, export=row)
-            await context.session.commit()
+            async with context.db():  # rolls back on failure
+                row = await service.get_export(
+                    context.session,
+                    organization_id=principal.organization_id,
+                    export_id=check_id(str(id)),
+                )
+                await _count_write(context, principal)
+                keys = await service.delete_export(context.session, export=row)
+                await context.session.commit()
         except Unauthorized:
             raise
         except DomainError as exc:
-            await context.session.rollback()
             return typed_error(exc)  # type: ignore[no-any-return]
         storage: Storage = context.request.app.state.storage
         for key in keys:

@@ -63,16 +63,17 @@ def decode_cursor(cursor: str) -> int:
     return offset
 
 
-@strawberry.type
+@strawberry.type(description="Read data exports, users and the exportable resources.")
 class Query:
     @strawberry.field(description="One data export by id; null when it does not exist.")
     async def data_export(self, info: Info[Context, None], id: strawberry.ID) -> DataExport | None:
         principal = await info.context.require("read")
-        row = await service.find_export(
-            info.context.session,
-            organization_id=principal.organization_id,
-            export_id=check_id(str(id)),
-        )
+        async with info.context.db() as session:
+            row = await service.find_export(
+                session,
+                organization_id=principal.organization_id,
+                export_id=check_id(str(id)),
+            )
         return DataExport(row=row) if row else None
 
     @strawberry.field(description="A page of data exports (REST limit/offset paging).")
@@ -86,15 +87,16 @@ class Query:
         offset: Annotated[int, strawberry.argument(description="0 or more.")] = 0,
     ) -> DataExportPage:
         principal = await info.context.require("read")
-        page = await service.list_exports(
-            info.context.session,
-            organization_id=principal.organization_id,
-            filter=filter,
-            sort=sort,
-            q=q,
-            limit=limit,
-            offset=offset,
-        )
+        async with info.context.db() as session:
+            page = await service.list_exports(
+                session,
+                organization_id=principal.organization_id,
+                filter=filter,
+                sort=sort,
+                q=q,
+                limit=limit,
+                offset=offset,
+            )
         return DataExportPage(
             items=[DataExport(row=r) for r in page.items],
             total=page.total,
@@ -118,15 +120,16 @@ class Query:
         if not 0 <= first <= service.MAX_LIMIT:
             raise Invalid.one("first", f"Must be between 0 and {service.MAX_LIMIT}.")
         start = decode_cursor(after) + 1 if after else 0
-        page = await service.list_exports(
-            info.context.session,
-            organization_id=principal.organization_id,
-            filter=filter,
-            sort=sort,
-            q=q,
-            limit=first,
-            offset=start,
-        )
+        async with info.context.db() as session:
+            page = await service.list_exports(
+                session,
+                organization_id=principal.organization_id,
+                filter=filter,
+                sort=sort,
+                q=q,
+                limit=first,
+                offset=start,
+            )
         edges = [
             DataExportEdge(cursor=encode_cursor(start + i), node=DataExport(row=row))
             for i, row in enumerate(page.items)
@@ -145,12 +148,13 @@ class Query:
     @strawberry.field(description="A user of the caller's organization; null when unknown.")
     async def user(self, info: Info[Context, None], id: strawberry.ID) -> User | None:
         principal = await info.context.require("read")
-        row = await info.context.session.scalar(
-            select(UserRow).where(
-                UserRow.id == check_id(str(id)),
-                UserRow.organization_id == principal.organization_id,
+        user_id = check_id(str(id))
+        async with info.context.db() as session:
+            row = await session.scalar(
+                select(UserRow).where(
+                    UserRow.id == user_id, UserRow.organization_id == principal.organization_id
+                )
             )
-        )
         return User(row=row) if row else None
 
     @strawberry.field(description="The authenticated user, organization and permissions.")

@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterator
 import strawberry
 from graphql import GraphQLError
 from strawberry.extensions import (
+    AddValidationRules,
     DisableIntrospection,
     MaxAliasesLimiter,
     MaxTokensLimiter,
@@ -21,6 +22,7 @@ from strawberry.extensions import (
 )
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
+from strawberry.types.execution import StreamExecutionResult
 
 from app.errors import DomainError
 from app.graphql.errors import graphql_error
@@ -32,18 +34,30 @@ from app.settings import Settings
 
 log = logging.getLogger("app.graphql")
 CACHE_SIZE = 512
-CACHE_SIZE = 512
 
 
 class ErrorPolicy(SchemaExtension):
     """Expected failures reach the client intact; anything else is masked and logged."""
 
+    _streamed = False
+
     def on_operation(self) -> Iterator[None]:
+        self._streamed = False
         yield
-        result = self.execution_context.result
+        if not self._streamed:  # streamed results were translated before they were sent
+            self._translate_all(self.execution_context.result)
+
+    def on_stream_result(self, result: StreamExecutionResult) -> Iterator[None]:
+        """WebSocket operations (subscriptions, and queries sent over a socket) send each
+        result as it comes: translate it before it reaches the client."""
+        self._streamed = True
+        self._translate_all(result)
+        yield
+
+    def _translate_all(self, result: object) -> None:
         errors = getattr(result, "errors", None)
         if result is not None and errors:
-            result.errors = [self._translate(error) for error in errors]
+            result.errors = [self._translate(error) for error in errors]  # type: ignore[attr-defined]
 
     @staticmethod
     def _translate(error: GraphQLError) -> GraphQLError:
@@ -79,12 +93,17 @@ class GatewaySchema(strawberry.Schema):
 def build_schema(settings: Settings | None = None) -> strawberry.Schema:
     settings = settings or Settings()
     s = settings
+    # The limit rules are built once: the validation cache is keyed by the rule classes, and
+    # the limiters make a new class per instance (a per-operation limiter never hits the cache).
+    limit_rules = [
+        *QueryDepthLimiter(max_depth=s.graphql_max_depth).validation_rules,
+        *MaxAliasesLimiter(max_alias_count=s.graphql_max_aliases).validation_rules,
+    ]
     # Factories: a fresh extension per operation (the caches themselves are shared).
     extensions: list[type[SchemaExtension] | Callable[[], SchemaExtension]] = [
         lambda: ParserCache(maxsize=CACHE_SIZE),
         lambda: ValidationCache(maxsize=CACHE_SIZE),
-        lambda: QueryDepthLimiter(max_depth=s.graphql_max_depth),
-        lambda: MaxAliasesLimiter(max_alias_count=s.graphql_max_aliases),
+        lambda: AddValidationRules(limit_rules),
         lambda: MaxTokensLimiter(max_token_count=s.graphql_max_tokens),
         ErrorPolicy,
     ]

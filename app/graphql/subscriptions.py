@@ -19,7 +19,7 @@ MAX_WATCH_SECONDS = 3600
 FINAL = ("completed", "failed")
 
 
-@strawberry.type
+@strawberry.type(description="Live updates of data exports over WebSocket (graphql-transport-ws).")
 class Subscription:
     @strawberry.subscription(
         description="The export now and after every change, until it completes or fails "

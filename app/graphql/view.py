@@ -17,6 +17,8 @@ from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
+from strawberry.http import GraphQLHTTPResponse
+from strawberry.types import ExecutionResult
 from strawberry.types.unset import UnsetType
 
 from app.errors import DomainError
@@ -78,6 +80,19 @@ class GatewayGraphQL(GraphQL[Context, None]):
             linker=_linker(self.settings, request),
             credentials=request.headers,
         )
+
+    async def process_result(
+        self, request: Request, result: ExecutionResult
+    ) -> GraphQLHTTPResponse:
+        """An operation that failed authentication answers no data at all (and HTTP 401), even
+        when the failing field is nullable."""
+        body = await super().process_result(request, result)
+        if any(
+            (error.extensions or {}).get("code") == "UNAUTHENTICATED"
+            for error in result.errors or []
+        ):
+            body["data"] = None
+        return body
 
     async def on_ws_connect(self, context: Context) -> UnsetType | dict[str, object] | None:
         """Credentials travel in the `connection_init` payload; bad ones close with 4403."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
@@ -81,10 +82,10 @@ def _int_param(request: Request, name: str) -> int | None:
     raw = request.query_params.get(name)
     if raw is None or raw == "":
         return None
-    try:
-        return int(raw)
-    except ValueError:
-        raise Invalid.one(name, "Must be an integer.") from None
+    # ASCII digits only: int() would also take " 5", "1_0" and non-ASCII digits.
+    if not re.fullmatch(r"-?[0-9]{1,30}", raw):
+        raise Invalid.one(name, "Must be an integer.")
+    return int(raw)
 
 
 def _expand(request: Request) -> set[str]:
@@ -111,6 +112,10 @@ async def _read_json_object(request: Request) -> dict[str, Any]:
         raise Invalid.one("body", "Must be a JSON object.") from None
     if not isinstance(body, dict):
         raise Invalid.one("body", "Must be a JSON object.")
+    try:  # "\ud800" escapes decode to unpaired surrogates, which are not text (RFC 8259 §8.2)
+        json.dumps(body, ensure_ascii=False).encode()
+    except UnicodeEncodeError:
+        raise Invalid.one("body", "Must not contain unpaired surrogates.") from None
     return body
 
 
@@ -119,13 +124,16 @@ def _rate_headers(state: RateState) -> dict[str, str]:
 
 
 async def _consume(request: Request, session: AsyncSession, principal: Principal) -> RateState:
+    """Count the write; the state is kept so even a rejected write reports its budget."""
     settings = settings_of(request)
-    return await consume_write(
+    state = await consume_write(
         session,
         organization_id=principal.organization_id,
         limit=settings.rate_limit_writes,
         window_seconds=settings.rate_limit_window_seconds,
     )
+    request.state.rate = state
+    return state
 
 
 async def _render(
@@ -161,9 +169,13 @@ def _guarded(handler: Handler) -> Handler:
         try:
             return await handler(request)
         except PayloadTooLarge as exc:
-            return problem(413, exc.message)
+            response: Response = problem(413, exc.message)
         except DomainError as exc:
-            return from_domain(exc)
+            response = from_domain(exc)
+        rate: RateState | None = getattr(request.state, "rate", None)
+        if rate is not None and response.status_code != 429:
+            response.headers.update(_rate_headers(rate))
+        return response
 
     endpoint.__name__ = handler.__name__
     return endpoint
@@ -211,7 +223,8 @@ async def create_export(request: Request) -> Response:
         principal = await _principal(request, session, "write")
         expand = _expand(request)
         rate = await _consume(request, session, principal)
-        spec = validate_export(await _read_json_object(request), now=utcnow())
+        now = utcnow()  # one clock per request: a default recurring.start equals createdTime
+        spec = validate_export(await _read_json_object(request), now=now)
         await check_record_limit(
             session,
             organization_id=principal.organization_id,
@@ -223,6 +236,7 @@ async def create_export(request: Request) -> Response:
             organization_id=principal.organization_id,
             user_id=principal.user_id,
             spec=spec,
+            now=now,
         )
         await session.commit()
         (body,) = await _render(session, request, [export], expand)
@@ -238,10 +252,11 @@ async def put_export(request: Request) -> Response:
         rate = await _consume(request, session, principal)
         raw = await _read_json_object(request)
         errors: list[Any] = []
-        if "id" in raw and raw["id"] != export_id:
+        if raw.get("id") is not None and raw["id"] != export_id:  # null means none (spec §1)
             errors.append(("id", "Must match the id in the path."))
+        now = utcnow()
         try:
-            spec = validate_export(raw, now=utcnow())
+            spec = validate_export(raw, now=now)
         except Invalid as exc:
             if errors:
                 exc.errors.insert(0, Invalid.one(*errors[0]).errors[0])
@@ -266,10 +281,11 @@ async def put_export(request: Request) -> Response:
                 user_id=principal.user_id,
                 spec=spec,
                 export_id=export_id,
+                now=now,
             )
             status = 201
         else:
-            export = await service.replace_export(session, export=existing, spec=spec)
+            export = await service.replace_export(session, export=existing, spec=spec, now=now)
             status = 200
         await session.commit()
         (body,) = await _render(session, request, [export], expand)
@@ -283,6 +299,7 @@ async def delete_export(request: Request) -> Response:
     async with open_session(request) as session:
         principal = await _principal(request, session, "write")
         export_id = _path_id(request)
+        _expand(request)  # nothing to embed in a 204, but an unknown name is still a 422
         export = await service.get_export(
             session, organization_id=principal.organization_id, export_id=export_id
         )

@@ -92,9 +92,7 @@ async def export_row(harness: Harness, export_id: str) -> DataExport:
 async def set_export(harness: Harness, export_id: str, **values: Any) -> None:
     """Change worker bookkeeping directly, as time passing or another process would."""
     async with harness.session() as session:
-        await session.execute(
-            update(DataExport).where(DataExport.id == export_id).values(**values)
-        )
+        await session.execute(update(DataExport).where(DataExport.id == export_id).values(**values))
         await session.commit()
 
 
@@ -171,13 +169,13 @@ def start_worker(
         )
 
 
-async def wait_process(process: subprocess.Popen[bytes], timeout: float) -> int:
-    deadline = time.monotonic() + timeout
+async def wait_process(process: subprocess.Popen[bytes], within: float) -> int:
+    deadline = time.monotonic() + within
     while process.poll() is None:
         if time.monotonic() > deadline:
             process.kill()
             process.wait()
-            raise AssertionError(f"worker {process.pid} did not exit within {timeout}s")
+            raise AssertionError(f"worker {process.pid} did not exit within {within}s")
         await asyncio.sleep(0.05)
     return process.returncode
 

@@ -86,9 +86,7 @@ async def test_download_needs_credentials_of_the_owner(
     assert missing.status_code == 404
 
 
-async def test_signed_link_needs_no_credentials(
-    harness: Harness, done: dict[str, Any]
-) -> None:
+async def test_signed_link_needs_no_credentials(harness: Harness, done: dict[str, Any]) -> None:
     file = done["_embedded"]["file"]
     for href in (links(done)["signedLink"], links(file)["signedLink"]):
         response = await harness.client.get(local(href))
@@ -158,13 +156,13 @@ async def test_a_link_for_one_file_does_not_open_another(
 ) -> None:
     second = await completed_export(harness, tenant, "json", name="Second")
     _, expires, signature = _parts(links(done)["signedLink"])
-    response = await harness.client.get(_url(second["fileId"], expires=expires, signature=signature))
+    response = await harness.client.get(
+        _url(second["fileId"], expires=expires, signature=signature)
+    )
     assert response.status_code == 403
 
 
-async def test_expired_links_are_forbidden(
-    harness: Harness, done: dict[str, Any]
-) -> None:
+async def test_expired_links_are_forbidden(harness: Harness, done: dict[str, Any]) -> None:
     secret = harness.settings.signing_secret
     fresh = await harness.client.get(signed_path(secret, done["fileId"], 60))
     assert fresh.status_code == 200

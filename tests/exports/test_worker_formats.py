@@ -1,5 +1,5 @@
 """Every format end to end: seeded data → REST export → worker → file, read back with
-independent parsers and compared with rows selected straight from the database (spec §4–§7).
+independent parsers and compared with rows selected straight from the database (spec §4 to §7).
 
 The expected rows are computed here, from whole tables, with plain Python filtering, sorting and
 rendering; nothing from the app's query or source modules is used for them.
@@ -96,7 +96,7 @@ def csv_cell(path: str, value: Any) -> str:
 
 
 def json_scalar(path: str, value: Any) -> Any:
-    if value is None or isinstance(value, bool | int) and path not in MONEY:
+    if value is None or (isinstance(value, bool | int) and path not in MONEY):
         return value
     if path in MONEY:
         return Decimal(money(value))
@@ -138,7 +138,12 @@ def expected_transactions(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """filter result:approved;amount:10..500, q REN, processedTime in [last month, yesterday),
     sort -amount (then id)."""
     needle = "ren"
-    text_paths = ("description", "gatewayName", "billingAddress/firstName", "billingAddress/lastName")
+    text_paths = (
+        "description",
+        "gatewayName",
+        "billingAddress/firstName",
+        "billingAddress/lastName",
+    )
     chosen = [
         r
         for r in rows
@@ -209,8 +214,7 @@ def check_json_api(
     attributes = [p for p in fields if p != "id"]
     assert parsed == {
         "data": [
-            {"type": resource, "id": r["id"], "attributes": nested(attributes, r)}
-            for r in expected
+            {"type": resource, "id": r["id"], "attributes": nested(attributes, r)} for r in expected
         ]
     }
 
@@ -221,7 +225,10 @@ def check_xml(
     tree = ET.fromstring(data)  # noqa: S314 - our own file
     assert tree.tag == root
     assert [child.tag for child in tree] == [item] * len(expected)
-    got = [[(child.find(p).text if child.find(p) is not None else "MISSING") for p in fields] for child in tree]  # type: ignore[union-attr]
+    got = [
+        [(child.find(p).text if child.find(p) is not None else "MISSING") for p in fields]
+        for child in tree
+    ]  # type: ignore[union-attr]
     assert got == [[rendered(p, r[p]) or None for p in fields] for r in expected]
 
 
@@ -366,7 +373,10 @@ async def test_invoices_xml_with_nulls_and_a_chosen_date_field(
 ) -> None:
     fields = list(INVOICE_COLUMNS)
     rows = await table_rows(harness, Invoice, INVOICE_COLUMNS)
-    low, high = datetime(2025, 6, 1, tzinfo=RUN_AT.tzinfo), datetime(2025, 9, 1, tzinfo=RUN_AT.tzinfo)
+    low, high = (
+        datetime(2025, 6, 1, tzinfo=RUN_AT.tzinfo),
+        datetime(2025, 9, 1, tzinfo=RUN_AT.tzinfo),
+    )
     expected = sorted(
         (
             r

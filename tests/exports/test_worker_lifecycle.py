@@ -64,13 +64,16 @@ async def test_export_walks_through_every_status_to_completed(
     done = await fetch(harness, tenant, body["id"], expand="file")
     async with harness.session() as session:
         expected = await session.scalar(
-            select(func.count()).select_from(Transaction).where(Transaction.organization_id == "acme")
+            select(func.count())
+            .select_from(Transaction)
+            .where(Transaction.organization_id == "acme")
         )
     assert expected == 300
     assert done["status"] == "completed"
     assert done["recordCount"] == 300
     assert done["failureReason"] is None
-    assert done["fileId"] and done["fileId"].startswith("file_")
+    assert done["fileId"]
+    assert done["fileId"].startswith("file_")
     assert list(done)[-2:] == ["dateRange", "_embedded"]
 
     rels = links(done)
@@ -122,7 +125,9 @@ async def test_a_future_scheduled_time_stays_pending(harness: Harness, tenant: T
         },
     )
     assert body["scheduledTime"] == isoz(start)
-    now_due = await create(harness, tenant, {"name": "Now", "resource": "customers", "format": "csv"})
+    now_due = await create(
+        harness, tenant, {"name": "Now", "resource": "customers", "format": "csv"}
+    )
 
     await run_worker(harness)
     later = await fetch(harness, tenant, body["id"])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Any
 
@@ -15,7 +15,16 @@ from sqlalchemy import func, select, update
 from app.demo import ensure_user
 from app.exports import service
 from app.exports.validation import validate_export
-from app.models import ApiKey, Base, DataExport, User, utcnow
+from app.models import (
+    ApiKey,
+    Base,
+    DataExport,
+    EmailOutbox,
+    ExportFile,
+    Organization,
+    User,
+    utcnow,
+)
 from app.settings import Settings
 from tests.conftest import Harness, Tenant, start_harness, with_settings
 
@@ -90,15 +99,19 @@ async def count_rows(harness: Harness, model: type[Base]) -> int:
         return int(await session.scalar(select(func.count()).select_from(model)) or 0)
 
 
-STORED_MODELS: tuple[type[Base], ...] = (DataExport, User, ApiKey)
+STORED_MODELS: tuple[type[Base], ...] = (
+    DataExport,
+    ExportFile,
+    User,
+    ApiKey,
+    Organization,
+    EmailOutbox,
+)
 
 
 async def snapshot(harness: Harness) -> dict[str, int]:
     """Row counts of the tables a request could write to (rate counters excluded)."""
-    from app.models import EmailOutbox, ExportFile, Organization
-
-    models: Iterable[type[Base]] = (*STORED_MODELS, ExportFile, Organization, EmailOutbox)
-    return {m.__tablename__: await count_rows(harness, m) for m in models}
+    return {m.__tablename__: await count_rows(harness, m) for m in STORED_MODELS}
 
 
 async def set_status(harness: Harness, export_id: str, status: str) -> None:
@@ -131,6 +144,25 @@ async def insert_export(
         )
         await session.commit()
         return export.id
+
+
+async def insert_many(
+    harness: Harness, tenant: Tenant, rows: list[tuple[str, datetime]], **overrides: Any
+) -> list[str]:
+    """Create many exports in one transaction: (user id, createdTime) per export."""
+    created = []
+    async with harness.session() as session:
+        for user_id, now in rows:
+            export = await service.create_export(
+                session,
+                organization_id=tenant.organization_id,
+                user_id=user_id,
+                spec=validate_export(body(**overrides), now=now),
+                now=now,
+            )
+            created.append(export.id)
+        await session.commit()
+    return created
 
 
 async def add_user(harness: Harness, organization_id: str, email: str) -> User:

@@ -131,7 +131,7 @@ async def test_405_has_an_allow_header(
 async def test_413_for_a_body_over_one_mebibyte(harness: Harness, tenant: Tenant) -> None:
     before = await snapshot(harness)
     padding = "x" * (1024 * 1024)
-    big = ('{"name": "big", "resource": "customers", "format": "csv", "pad": "' + padding + '"}')
+    big = '{"name": "big", "resource": "customers", "format": "csv", "pad": "' + padding + '"}'
     response = await harness.client.post(
         "/data-exports",
         content=big.encode(),
@@ -227,7 +227,9 @@ async def test_each_invalid_field_is_named_with_its_dotted_path(
         f"/data-exports/{existing}", json=payload, headers=tenant.headers
     )
     assert field in invalid_fields(put)
-    put_new = await harness.client.put("/data-exports/brand-new", json=payload, headers=tenant.headers)
+    put_new = await harness.client.put(
+        "/data-exports/brand-new", json=payload, headers=tenant.headers
+    )
     assert field in invalid_fields(put_new)
     assert await snapshot(harness) == before
     unchanged = await harness.client.get(f"/data-exports/{existing}", headers=tenant.headers)
@@ -302,6 +304,10 @@ async def test_a_fifty_character_id_is_fine(harness: Harness, tenant: Tenant) ->
         ("limit=1001", "limit"),
         ("limit=abc", "limit"),
         ("limit=1.5", "limit"),
+        ("limit=1_0", "limit"),
+        ("limit=%205", "limit"),
+        ("limit=%D9%A3", "limit"),
+        ("limit=1e2", "limit"),
         ("offset=-1", "offset"),
         ("offset=x", "offset"),
         ("expand=users", "expand"),
@@ -325,6 +331,8 @@ async def test_unknown_expand_is_422_on_every_route(harness: Harness, tenant: Te
         await client.get(f"/data-exports/{export_id}?expand=nope", headers=headers),
         await client.post("/data-exports?expand=nope", json=body(), headers=headers),
         await client.put(f"/data-exports/{export_id}?expand=nope", json=body(), headers=headers),
+        await client.delete(f"/data-exports/{export_id}?expand=nope", headers=headers),
+        await client.get("/data-exports?expand=user,nope", headers=headers),
     ):
         assert invalid_fields(response) == ["expand"]
     assert await snapshot(harness) == before
@@ -426,6 +434,15 @@ async def test_check_order(limited: Harness) -> None:
     # ... and 401/403/422 (path) still come first.
     assert_problem(await client.post("/data-exports", json=body()), 401)
     assert_problem(await client.post("/data-exports", json=body(), headers=read), 403)
-    assert invalid_fields(
-        await client.delete(f"/data-exports/{long_id}", headers=write)
-    ) == ["id"]
+    assert invalid_fields(await client.delete(f"/data-exports/{long_id}", headers=write)) == ["id"]
+
+
+async def test_a_rejected_write_still_counts_and_reports_its_budget(limited: Harness) -> None:
+    tenant = await limited.tenant("acme")
+    client, headers = limited.client, tenant.headers
+    rejected = await client.post("/data-exports", json=body(format="docx"), headers=headers)
+    assert invalid_fields(rejected) == ["format"]
+    assert rejected.headers["x-ratelimit-limit"] == "3"
+    assert rejected.headers["x-ratelimit-remaining"] == "2"
+    accepted = await client.post("/data-exports", json=body(), headers=headers)
+    assert accepted.headers["x-ratelimit-remaining"] == "1"

@@ -79,7 +79,7 @@ async def test_crud_cycle_at_every_prefix(
     assert "location" not in replaced.headers
     assert (await client.get(item(export_id), headers=headers)).json()["name"] == "Renamed"
 
-    deleted = await client.delete(item(export_id), headers=headers)
+    deleted = await client.delete(item(export_id) + "?expand=user", headers=headers)
     assert deleted.status_code == 204
     assert deleted.content == b""
     assert_problem(await client.get(item(export_id), headers=headers), 404)
@@ -146,6 +146,15 @@ async def test_put_with_a_different_body_id_is_422_naming_id(
     )
     assert same.status_code == 200
     assert same.json()["name"] == "Same"
+    null = await harness.client.put(
+        f"/data-exports/{export_id}", json=body() | {"id": None}, headers=tenant.headers
+    )
+    assert null.status_code == 200, null.text
+    for wrong in (5, "", [export_id]):
+        response = await harness.client.put(
+            f"/data-exports/{export_id}", json=body() | {"id": wrong}, headers=tenant.headers
+        )
+        assert "id" in invalid_fields(response)
 
 
 @pytest.mark.parametrize("status", ["queued", "processing", "completed", "failed"])
@@ -216,9 +225,7 @@ async def test_get_user(harness: Harness, tenant: Tenant, other: Tenant) -> None
     user_href = next(link["href"] for link in export.json()["_links"] if link["rel"] == "user")
     assert (await harness.client.get(user_href, headers=tenant.headers)).json() == user
 
-    assert_problem(
-        await harness.client.get(f"/users/{other.user.id}", headers=tenant.headers), 404
-    )
+    assert_problem(await harness.client.get(f"/users/{other.user.id}", headers=tenant.headers), 404)
     assert_problem(await harness.client.get("/users/usr_nope", headers=tenant.headers), 404)
     assert_problem(await harness.client.get(f"/users/{tenant.user.id}"), 401)
     assert "id" in invalid_fields(

@@ -215,9 +215,7 @@ async def test_links_use_public_base_url_and_canonical_paths(public: Harness) ->
         headers=tenant.headers,
     )
     assert put.headers["location"] == f"{base}/data-exports/custom-id"
-    user = await public.client.get(
-        f"/users/{tenant.user.id}?expand=user", headers=tenant.headers
-    )
+    user = await public.client.get(f"/users/{tenant.user.id}?expand=user", headers=tenant.headers)
     assert user.json()["_links"] == [{"rel": "self", "href": f"{base}/users/{tenant.user.id}"}]
     embedded = await public.client.get("/data-exports?expand=user", headers=tenant.headers)
     for item in embedded.json():

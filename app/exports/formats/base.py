@@ -10,11 +10,12 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import ROUND_HALF_UP, Context, Decimal
 from typing import Protocol
 
 from app.exports.fields import Field, Kind
+from app.timefmt import isoz
 
 Record = Mapping[str, object]
 """One exported row: field path (`billingAddress/country`) -> str | int | bool | Decimal |
@@ -90,16 +91,8 @@ def _check_fields(fields: Sequence[Field]) -> None:
 
 
 def format_datetime(value: datetime) -> str:
-    """`YYYY-MM-DDTHH:MM:SSZ`: UTC, whole seconds (truncated), four-digit year.
-
-    A naive datetime is taken to be UTC already, which is what the core hands out.
-    """
-    if value.tzinfo is not None:
-        value = value.astimezone(UTC)
-    return (
-        f"{value.year:04d}-{value.month:02d}-{value.day:02d}"
-        f"T{value.hour:02d}:{value.minute:02d}:{value.second:02d}Z"
-    )
+    """The API's one date-time form, shared with REST and GraphQL."""
+    return isoz(value)
 
 
 def format_money(value: Decimal | int) -> str:

@@ -1,0 +1,147 @@
+"""End to end over real HTTP: `python -m app serve` in its own process, driven with httpx."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def cli(args: list[str], env: dict[str, str], cwd: Path) -> str:
+    result = subprocess.run(
+        [sys.executable, "-m", "app", *args],
+        env=env,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+class Server:
+    def __init__(self, base_url: str, process: subprocess.Popen[bytes], log: Path) -> None:
+        self.base_url = base_url
+        self.process = process
+        self.log = log
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[tuple[Server, str]]:
+    keep = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG", "TMPDIR")}
+    env = {
+        **keep,
+        "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'e2e.db'}",
+        "VAR_DIR": str(tmp_path / "var"),
+        "WORKER_MODE": "off",
+        "LOG_LEVEL": "INFO",
+    }
+    cwd = tmp_path / "cwd"
+    cwd.mkdir()
+    cli(["migrate"], env, cwd)
+    key = cli(["create-api-key", "--organization", "e2e", "--user", "e2e@example.com"], env, cwd)
+    port = free_port()
+    log = tmp_path / "server.log"
+    with log.open("wb") as sink:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "app", "serve", "--host", "127.0.0.1", "--port", str(port)],
+            env=env,
+            cwd=cwd,
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+        )
+    base_url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            assert process.poll() is None, log.read_text()
+            try:
+                httpx.get(f"{base_url}/data-exports", timeout=1)
+                break
+            except httpx.TransportError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.1)
+        yield Server(base_url, process, log), key.strip().splitlines()[-1]
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(timeout=10)
+
+
+def test_crud_over_real_http(server: tuple[Server, str]) -> None:
+    srv, key = server
+    headers = {"REB-APIKEY": key}
+    payload = {"name": "Over HTTP", "resource": "transactions", "format": "csv"}
+    with httpx.Client(base_url=srv.base_url, headers=headers, timeout=10) as client:
+        created = client.post("/data-exports", json=payload)
+        assert created.status_code == 201, created.text
+        export = created.json()
+        location = created.headers["location"]
+        assert location == f"{srv.base_url}/data-exports/{export['id']}"
+        assert created.headers["x-ratelimit-limit"]
+
+        fetched = client.get(location)
+        assert fetched.status_code == 200
+        assert fetched.json() == export
+        assert fetched.headers["pagination-total"] == "1"
+
+        replaced = client.put(
+            f"/organizations/e2e/data-exports/{export['id']}/", json={**payload, "format": "xml"}
+        )
+        assert replaced.status_code == 200, replaced.text
+        assert replaced.json()["format"] == "xml"
+        assert replaced.json()["_links"][0]["href"] == location
+
+        chosen = client.put("/experimental/data-exports/e2e-chosen", json=payload)
+        assert chosen.status_code == 201
+        assert chosen.headers["location"] == f"{srv.base_url}/data-exports/e2e-chosen"
+
+        listed = client.get("/data-exports?sort=name&expand=user")
+        assert listed.status_code == 200
+        assert listed.headers["pagination-total"] == "2"
+        assert all(
+            item["_embedded"]["user"]["email"] == "e2e@example.com" for item in listed.json()
+        )
+
+        deleted = client.delete(f"/data-exports/{export['id']}")
+        assert deleted.status_code == 204
+        assert deleted.content == b""
+
+        missing = client.get(location)
+        assert missing.status_code == 404
+        assert missing.headers["content-type"].startswith("application/problem+json")
+        assert missing.json()["status"] == 404
+        assert {"type", "title", "detail"} <= set(missing.json())
+
+        wrong_method = client.patch("/data-exports")
+        assert wrong_method.status_code == 405
+        assert "GET" in wrong_method.headers["allow"]
+        unknown = client.get("/nowhere")
+        assert unknown.status_code == 404
+        assert unknown.json()["status"] == 404
+        assert client.get("/data-exports", headers={"REB-APIKEY": "nope"}).status_code == 401
+
+    srv.process.send_signal(signal.SIGTERM)
+    # uvicorn shuts down gracefully, then re-raises the signal it caught.
+    assert srv.process.wait(timeout=20) in (0, -signal.SIGTERM)
+    output = srv.log.read_text()
+    assert "Traceback" not in output
+    assert "Application shutdown complete" in output
