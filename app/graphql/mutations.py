@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any, TypeVar
 
 import strawberry
+from sqlalchemy.ext.asyncio import AsyncSession
 from strawberry.types import Info
 
 from app.auth import Principal
@@ -34,6 +36,8 @@ from app.graphql.queries import check_id
 from app.graphql.types import DataExport
 from app.models import DataExport as DataExportRow
 from app.models import utcnow
+
+T = TypeVar("T")
 
 DataExportResult = Annotated[
     DataExport
@@ -91,6 +95,25 @@ async def _check_limit(context: Context, principal: Principal, spec: ExportSpec)
     )
 
 
+async def _write(
+    context: Context, work: Callable[[AsyncSession, Principal], Awaitable[T]]
+) -> T | Any:
+    """Run one write in a transaction; expected failures become typed results.
+
+    Unauthorized is not typed: it stays an error so the response is an HTTP 401.
+    """
+    try:
+        principal = await context.require("write")
+        async with context.db() as session:  # rolls back on failure
+            result = await work(session, principal)
+            await session.commit()
+            return result
+    except Unauthorized:
+        raise
+    except DomainError as exc:
+        return typed_error(exc)
+
+
 @strawberry.type(description="Create, change and delete data exports.")
 class Mutation:
     @strawberry.mutation(description="Request a new export (optionally with your own id).")
@@ -98,26 +121,22 @@ class Mutation:
         self, info: Info[Context, None], input: CreateDataExportInput
     ) -> DataExportResult:
         context = info.context
-        try:
-            principal = await context.require("write")
-            async with context.db():  # rolls back on failure
-                export_id = check_id(str(input.id)) if input.id is not None else None
-                await _count_write(context, principal)
-                spec = validate_export(create_body(input), now=utcnow())
-                await _check_limit(context, principal, spec)
-                row = await service.create_export(
-                    context.session,
-                    organization_id=principal.organization_id,
-                    user_id=principal.user_id,
-                    spec=spec,
-                    export_id=export_id,
-                )
-                await context.session.commit()
-        except Unauthorized:
-            raise
-        except DomainError as exc:
-            return typed_error(exc)  # type: ignore[no-any-return]
-        return DataExport(row=row)
+
+        async def create(session: AsyncSession, principal: Principal) -> DataExport:
+            export_id = check_id(str(input.id)) if input.id is not None else None
+            await _count_write(context, principal)
+            spec = validate_export(create_body(input), now=utcnow())
+            await _check_limit(context, principal, spec)
+            row = await service.create_export(
+                session,
+                organization_id=principal.organization_id,
+                user_id=principal.user_id,
+                spec=spec,
+                export_id=export_id,
+            )
+            return DataExport(row=row)
+
+        return await _write(context, create)
 
     @strawberry.mutation(
         description="Change a pending export; omitted members keep their value (REST PUT rules)."
@@ -126,47 +145,36 @@ class Mutation:
         self, info: Info[Context, None], id: strawberry.ID, input: UpdateDataExportInput
     ) -> DataExportResult:
         context = info.context
-        try:
-            principal = await context.require("write")
-            async with context.db():  # rolls back on failure
-                row = await service.get_export(
-                    context.session,
-                    organization_id=principal.organization_id,
-                    export_id=check_id(str(id)),
-                )
-                await _count_write(context, principal)
-                spec = validate_export(update_body(stored_body(row), input), now=utcnow())
-                service.ensure_modifiable(row)
-                await _check_limit(context, principal, spec)
-                row = await service.replace_export(context.session, export=row, spec=spec)
-                await context.session.commit()
-        except Unauthorized:
-            raise
-        except DomainError as exc:
-            return typed_error(exc)  # type: ignore[no-any-return]
-        return DataExport(row=row)
+
+        async def update(session: AsyncSession, principal: Principal) -> DataExport:
+            row = await service.get_export(
+                session, organization_id=principal.organization_id, export_id=check_id(str(id))
+            )
+            await _count_write(context, principal)
+            spec = validate_export(update_body(stored_body(row), input), now=utcnow())
+            service.ensure_modifiable(row)
+            await _check_limit(context, principal, spec)
+            return DataExport(row=await service.replace_export(session, export=row, spec=spec))
+
+        return await _write(context, update)
 
     @strawberry.mutation(description="Delete an export and its files.")
     async def delete_data_export(
         self, info: Info[Context, None], id: strawberry.ID
     ) -> DeleteDataExportResult:
         context = info.context
-        try:
-            principal = await context.require("write")
-            async with context.db():  # rolls back on failure
-                row = await service.get_export(
-                    context.session,
-                    organization_id=principal.organization_id,
-                    export_id=check_id(str(id)),
-                )
-                await _count_write(context, principal)
-                keys = await service.delete_export(context.session, export=row)
-                await context.session.commit()
-        except Unauthorized:
-            raise
-        except DomainError as exc:
-            return typed_error(exc)  # type: ignore[no-any-return]
+        removed: list[str] = []
+
+        async def remove(session: AsyncSession, principal: Principal) -> DeletedDataExport:
+            row = await service.get_export(
+                session, organization_id=principal.organization_id, export_id=check_id(str(id))
+            )
+            await _count_write(context, principal)
+            removed.extend(await service.delete_export(session, export=row))
+            return DeletedDataExport(id=id)
+
+        result = await _write(context, remove)
         storage: Storage = context.request.app.state.storage
-        for key in keys:
+        for key in removed:  # after the commit: a failed delete leaves the files
             storage.delete(key)
-        return DeletedDataExport(id=id)
+        return result

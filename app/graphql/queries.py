@@ -167,9 +167,13 @@ class Query:
         )
 
     @strawberry.field(description="Every exportable resource with its fields.")
-    def export_resources(self) -> list[ExportResourceInfo]:
+    async def export_resources(self, info: Info[Context, None]) -> list[ExportResourceInfo]:
+        await info.context.require("read")
         return [ExportResourceInfo.of(r) for r in RESOURCES.values()]
 
     @strawberry.field(description="One exportable resource with its fields.")
-    def export_resource(self, name: ExportResource) -> ExportResourceInfo:
+    async def export_resource(
+        self, info: Info[Context, None], name: ExportResource
+    ) -> ExportResourceInfo:
+        await info.context.require("read")
         return ExportResourceInfo.of(RESOURCES[name.value])

@@ -178,3 +178,14 @@ async def test_tenant_isolation(harness: Harness, tenant: Tenant) -> None:
     assert still.status_code == 200
     assert still.json()["name"] == "Globex secret"
     assert "Globex" not in single.text
+
+
+async def test_resource_metadata_needs_credentials(harness: Harness, tenant: Tenant) -> None:
+    query = "{ exportResources { name defaultFields } }"
+    anonymous = await post(harness.client, query, {})
+    assert anonymous.status_code == 401
+    assert anonymous.json()["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
+    names = [
+        r["name"] for r in (await data(harness.client, query, tenant.headers))["exportResources"]
+    ]
+    assert names == ["TRANSACTIONS", "CUSTOMERS", "SUBSCRIPTIONS", "INVOICES", "INVOICE_ITEMS"]
