@@ -134,7 +134,7 @@ class Mutation:
                 spec=spec,
                 export_id=export_id,
             )
-            return DataExport(row=row)
+            return DataExport.of(row)
 
         return await _write(context, create)
 
@@ -154,7 +154,7 @@ class Mutation:
             spec = validate_export(update_body(stored_body(row), input), now=utcnow())
             service.ensure_modifiable(row)
             await _check_limit(context, principal, spec)
-            return DataExport(row=await service.replace_export(session, export=row, spec=spec))
+            return DataExport.of(await service.replace_export(session, export=row, spec=spec))
 
         return await _write(context, update)
 

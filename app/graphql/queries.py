@@ -74,7 +74,7 @@ class Query:
                 organization_id=principal.organization_id,
                 export_id=check_id(str(id)),
             )
-        return DataExport(row=row) if row else None
+        return DataExport.of(row) if row else None
 
     @strawberry.field(description="A page of data exports (REST limit/offset paging).")
     async def data_exports(
@@ -98,7 +98,7 @@ class Query:
                 offset=offset,
             )
         return DataExportPage(
-            items=[DataExport(row=r) for r in page.items],
+            items=[DataExport.of(r) for r in page.items],
             total=page.total,
             limit=page.limit,
             offset=page.offset,
@@ -131,7 +131,7 @@ class Query:
                 offset=start,
             )
         edges = [
-            DataExportEdge(cursor=encode_cursor(start + i), node=DataExport(row=row))
+            DataExportEdge(cursor=encode_cursor(start + i), node=DataExport.of(row))
             for i, row in enumerate(page.items)
         ]
         return DataExportConnection(
@@ -155,13 +155,13 @@ class Query:
                     UserRow.id == user_id, UserRow.organization_id == principal.organization_id
                 )
             )
-        return User(row=row) if row else None
+        return User.of(row) if row else None
 
     @strawberry.field(description="The authenticated user, organization and permissions.")
     async def viewer(self, info: Info[Context, None]) -> Viewer:
         principal = await info.context.principal()
         return Viewer(
-            user=User(row=principal.user),
+            user=User.of(principal.user),
             organization_id=principal.organization_id,
             permissions=sorted(principal.permissions),
         )

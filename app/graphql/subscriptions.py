@@ -47,7 +47,7 @@ class Subscription:
             state = (row.status, row.updated_time)
             if state != last:
                 last = state
-                yield DataExport(row=row)
+                yield DataExport.of(row)
                 if row.status in FINAL:
                     return
             await asyncio.sleep(POLL_SECONDS)

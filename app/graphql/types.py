@@ -42,25 +42,26 @@ def _links(pairs: list[tuple[str, str]]) -> list[Link]:
 class User:
     row: strawberry.Private[UserRow]
 
-    @strawberry.field(description="User identifier.")
-    def id(self) -> strawberry.ID:
-        return strawberry.ID(self.row.id)
+    id: strawberry.ID = strawberry.field(description="User identifier.")
 
-    @strawberry.field(description="Email address.")
-    def email(self) -> str:
-        return self.row.email
+    email: str = strawberry.field(description="Email address.")
 
-    @strawberry.field(description="First name.")
-    def first_name(self) -> str:
-        return self.row.first_name
+    first_name: str = strawberry.field(description="First name.")
 
-    @strawberry.field(description="Last name.")
-    def last_name(self) -> str:
-        return self.row.last_name
+    last_name: str = strawberry.field(description="Last name.")
 
-    @strawberry.field(description="When the user was created.")
-    def created_time(self) -> DateTime:
-        return DateTime(self.row.created_time)
+    created_time: DateTime = strawberry.field(description="When the user was created.")
+
+    @classmethod
+    def of(cls, row: UserRow) -> User:
+        return cls(
+            row=row,
+            id=strawberry.ID(row.id),
+            email=row.email,
+            first_name=row.first_name,
+            last_name=row.last_name,
+            created_time=DateTime(row.created_time),
+        )
 
     @strawberry.field(description="Related links (self).")
     def links(self, info: Info[Context, None]) -> list[Link]:
@@ -71,33 +72,32 @@ class User:
 class ExportFile:
     row: strawberry.Private[ExportFileRow]
 
-    @strawberry.field(description="File identifier.")
-    def id(self) -> strawberry.ID:
-        return strawberry.ID(self.row.id)
+    id: strawberry.ID = strawberry.field(description="File identifier.")
 
-    @strawberry.field(description="File name offered on download.")
-    def name(self) -> str:
-        return self.row.name
+    name: str = strawberry.field(description="File name offered on download.")
 
-    @strawberry.field(description="MIME type of the file.")
-    def content_type(self) -> str:
-        return self.row.content_type
+    content_type: str = strawberry.field(description="MIME type of the file.")
 
-    @strawberry.field(description="Size in bytes.")
-    def size(self) -> Long:
-        return Long(self.row.size)
+    size: Long = strawberry.field(description="Size in bytes.")
 
-    @strawberry.field(description="SHA-256 of the file's bytes, hex.")
-    def sha256(self) -> str:
-        return self.row.sha256
+    sha256: str = strawberry.field(description="SHA-256 of the file's bytes, hex.")
 
-    @strawberry.field(description="Rows in this file (header excluded).")
-    def record_count(self) -> int:
-        return self.row.record_count
+    record_count: int = strawberry.field(description="Rows in this file (header excluded).")
 
-    @strawberry.field(description="When the file was published.")
-    def created_time(self) -> DateTime:
-        return DateTime(self.row.created_time)
+    created_time: DateTime = strawberry.field(description="When the file was published.")
+
+    @classmethod
+    def of(cls, row: ExportFileRow) -> ExportFile:
+        return cls(
+            row=row,
+            id=strawberry.ID(row.id),
+            name=row.name,
+            content_type=row.content_type,
+            size=Long(row.size),
+            sha256=row.sha256,
+            record_count=row.record_count,
+            created_time=DateTime(row.created_time),
+        )
 
     @strawberry.field(description="Related links: download (needs credentials) and signedLink.")
     def links(self, info: Info[Context, None]) -> list[Link]:
@@ -136,107 +136,120 @@ class Recurring:
     start: DateTime = strawberry.field(description="When the first run occurs.")
 
 
+def _arguments(row: DataExportRow) -> ExportArguments:
+    args = row.arguments or {}
+    return ExportArguments(filter=args.get("filter"), sort=args.get("sort"), q=args.get("q"))
+
+
+def _recurring(row: DataExportRow) -> Recurring | None:
+    rec = row.recurring
+    if not rec:
+        return None
+    return Recurring(
+        instruction=rec["instruction"], start=DateTime(parse_iso_datetime(rec["start"]))
+    )
+
+
+def _date_range(row: DataExportRow) -> DateRange | None:
+    dr = row.date_range
+    if not dr:
+        return None
+    return DateRange(start=dr["start"], end=dr["end"], field=dr["field"])
+
+
 @strawberry.type(description="A data export request and its latest result.")
 class DataExport:
     row: strawberry.Private[DataExportRow]
 
-    @strawberry.field(description="The export identifier.")
-    def id(self) -> strawberry.ID:
-        return strawberry.ID(self.row.id)
+    id: strawberry.ID = strawberry.field(description="The export identifier.")
 
-    @strawberry.field(description="Export name.")
-    def name(self) -> str:
-        return self.row.name
+    name: str = strawberry.field(description="Export name.")
 
-    @strawberry.field(description="The type of resource being exported.")
-    def resource(self) -> ExportResource:
-        return ExportResource(self.row.resource)
+    resource: ExportResource = strawberry.field(description="The type of resource being exported.")
 
-    @strawberry.field(description="Export result format.")
-    def format(self) -> ExportFormat:
-        return ExportFormat(self.row.format)
+    format: ExportFormat = strawberry.field(description="Export result format.")
 
-    @strawberry.field(description="Filter, sort and q applied to the rows.")
-    def arguments(self) -> ExportArguments:
-        args = self.row.arguments or {}
-        return ExportArguments(filter=args.get("filter"), sort=args.get("sort"), q=args.get("q"))
+    arguments: ExportArguments = strawberry.field(
+        description="Filter, sort and q applied to the rows."
+    )
 
-    @strawberry.field(description="Emails notified when a run completes.")
-    def email_notification(self) -> list[str]:
-        return list(self.row.email_notification or [])
+    email_notification: list[str] = strawberry.field(
+        description="Emails notified when a run completes."
+    )
 
-    @strawberry.field(description="Exported fields (`/` for nested).")
-    def fields(self) -> list[str]:
-        return list(self.row.fields or [])
+    fields: list[str] = strawberry.field(description="Exported fields (`/` for nested).")
 
-    @strawberry.field(description="The schedule, for recurring exports.")
-    def recurring(self) -> Recurring | None:
-        rec = self.row.recurring
-        if not rec:
-            return None
-        return Recurring(
-            instruction=rec["instruction"], start=DateTime(parse_iso_datetime(rec["start"]))
+    recurring: Recurring | None = strawberry.field(
+        description="The schedule, for recurring exports."
+    )
+
+    user_id: str = strawberry.field(description="The ID of the user who requested the export.")
+
+    file_id: str | None = strawberry.field(description="The latest file, null until completed.")
+
+    record_count: int | None = strawberry.field(
+        description="Rows in the latest file (header excluded)."
+    )
+
+    scheduled_time: DateTime = strawberry.field(
+        description="When the next file is due to be generated."
+    )
+
+    created_time: DateTime = strawberry.field(description="When the export was requested.")
+
+    updated_time: DateTime = strawberry.field(description="When the export last changed.")
+
+    status: ExportStatus = strawberry.field(description="Status of the export.")
+
+    failure_reason: FailureReason | None = strawberry.field(
+        description="Why the export failed, when it did."
+    )
+
+    @classmethod
+    def of(cls, row: DataExportRow) -> DataExport:
+        return cls(
+            row=row,
+            id=strawberry.ID(row.id),
+            name=row.name,
+            resource=ExportResource(row.resource),
+            format=ExportFormat(row.format),
+            arguments=_arguments(row),
+            email_notification=list(row.email_notification or []),
+            fields=list(row.fields or []),
+            recurring=_recurring(row),
+            user_id=row.user_id,
+            file_id=row.file_id,
+            record_count=row.record_count,
+            scheduled_time=DateTime(row.scheduled_time),
+            created_time=DateTime(row.created_time),
+            updated_time=DateTime(row.updated_time),
+            status=ExportStatus(row.status),
+            failure_reason=FailureReason(row.failure_reason) if row.failure_reason else None,
+            date_range=_date_range(row),
         )
-
-    @strawberry.field(description="The ID of the user who requested the export.")
-    def user_id(self) -> str:
-        return self.row.user_id
-
-    @strawberry.field(description="The latest file, null until completed.")
-    def file_id(self) -> str | None:
-        return self.row.file_id
-
-    @strawberry.field(description="Rows in the latest file (header excluded).")
-    def record_count(self) -> int | None:
-        return self.row.record_count
-
-    @strawberry.field(description="When the next file is due to be generated.")
-    def scheduled_time(self) -> DateTime:
-        return DateTime(self.row.scheduled_time)
-
-    @strawberry.field(description="When the export was requested.")
-    def created_time(self) -> DateTime:
-        return DateTime(self.row.created_time)
-
-    @strawberry.field(description="When the export last changed.")
-    def updated_time(self) -> DateTime:
-        return DateTime(self.row.updated_time)
-
-    @strawberry.field(description="Status of the export.")
-    def status(self) -> ExportStatus:
-        return ExportStatus(self.row.status)
-
-    @strawberry.field(description="Why the export failed, when it did.")
-    def failure_reason(self) -> FailureReason | None:
-        return FailureReason(self.row.failure_reason) if self.row.failure_reason else None
 
     @strawberry.field(description="Related links, as REST `_links`.")
     def links(self, info: Info[Context, None]) -> list[Link]:
         return _links(info.context.linker.export_links(self.row))
 
-    @strawberry.field(description="The date range of exported rows.")
-    def date_range(self) -> DateRange | None:
-        dr = self.row.date_range
-        if not dr:
-            return None
-        return DateRange(start=dr["start"], end=dr["end"], field=dr["field"])
+    date_range: DateRange | None = strawberry.field(description="The date range of exported rows.")
 
     @strawberry.field(description="The user who requested the export (REST `expand=user`).")
     async def user(self, info: Info[Context, None]) -> User | None:
         row = await info.context.users.load(self.row.user_id)
-        return User(row=row) if row else None
+        return User.of(row) if row else None
 
     @strawberry.field(description="The latest file (REST `expand=file`); null until completed.")
     async def file(self, info: Info[Context, None]) -> ExportFile | None:
         if not self.row.file_id:
             return None
         row = await info.context.files.load(self.row.file_id)
-        return ExportFile(row=row) if row else None
+        return ExportFile.of(row) if row else None
 
     @strawberry.field(description="Every retained file of this export, newest first.")
     async def files(self, info: Info[Context, None]) -> list[ExportFile]:
         rows = await info.context.files_by_export.load(self.row.pk)
-        return [ExportFile(row=r) for r in rows]
+        return [ExportFile.of(r) for r in rows]
 
     @strawberry.field(
         description="The next occurrences of a recurring export's schedule (empty otherwise)."
