@@ -10,6 +10,7 @@ import contextlib
 import hashlib
 import os
 import tempfile
+import time
 from pathlib import Path
 from typing import BinaryIO
 
@@ -35,6 +36,17 @@ class Storage:
     def discard(self, temp: Path) -> None:
         with contextlib.suppress(FileNotFoundError):
             temp.unlink()
+
+    def sweep_partials(self, *, older_than_seconds: float) -> int:
+        """Remove temp files a killed worker left behind; a live writer keeps its file fresh."""
+        cutoff = time.time() - older_than_seconds
+        removed = 0
+        for path in self.root.glob(".partial-*.tmp") if self.root.is_dir() else ():
+            with contextlib.suppress(FileNotFoundError):
+                if path.stat().st_mtime < cutoff:
+                    path.unlink()
+                    removed += 1
+        return removed
 
     def delete(self, key: str) -> None:
         with contextlib.suppress(FileNotFoundError, ValueError):

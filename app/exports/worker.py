@@ -39,6 +39,7 @@ from app.timefmt import parse_iso_datetime
 log = logging.getLogger("app.worker")
 
 BATCH_ROWS = 1000
+STALE_PARTIAL_SECONDS = 24 * 3600  # a live writer touches its file far more often than this
 COMPLETED, FAILED, PENDING, QUEUED = "completed", "failed", "pending", "queued"
 
 
@@ -82,6 +83,9 @@ class Worker:
         self._stopping.set()
 
     async def run(self, *, once: bool = False) -> None:
+        swept = self.storage.sweep_partials(older_than_seconds=STALE_PARTIAL_SECONDS)
+        if swept:
+            log.info("removed %s partial files left by crashed workers", swept)
         loops = [self._loop(n, once=once) for n in range(self.concurrency)]
         if once:  # drain the exports first, so the mail they queue is sent before returning
             await asyncio.gather(*loops)
@@ -140,7 +144,7 @@ class Worker:
                 return
             session.expunge(export)
         if export.attempts > self.settings.worker_max_attempts:
-            await self._fail(pk, owner, "max-retries-reached")
+            await self._fail(export, owner, "max-retries-reached")
             return
         run_at = self._occurrence(export)
         renewer = asyncio.create_task(self._keep_lease(pk, owner))
@@ -149,12 +153,12 @@ class Worker:
             produced = await self._produce(export, run_at, renewer)
             await self._publish(export, owner, run_at, produced)
         except RecordLimitReached:
-            await self._fail(pk, owner, "record-limit-exceeded")
+            await self._fail(export, owner, "record-limit-exceeded")
         except LostClaim:
             log.warning("lost the claim on export %s; another worker or a delete took it", pk)
         except Exception:
             log.exception("export %s failed (attempt %s)", export.id, export.attempts)
-            await self._retry_or_fail(pk, owner, export.attempts)
+            await self._retry_or_fail(export, owner)
         finally:
             renewer.cancel()
             # A renewer that already ended with LostClaim (or an error) was handled above.
@@ -164,9 +168,11 @@ class Worker:
                 self.storage.discard(produced.temp)
 
     def _occurrence(self, export: DataExport) -> datetime:
-        """When this run counts as happening: after downtime, the latest missed occurrence."""
+        """When this run counts as happening, which is when relative date ranges are evaluated:
+        now for a one-off (spec §5); for a recurring export its occurrence, and after
+        downtime the latest missed one."""
         if not export.recurring:
-            return export.scheduled_time
+            return utcnow()
         start = parse_iso_datetime(export.recurring["start"])
         missed = latest_missed(export.recurring["instruction"], start, utcnow())
         return max(export.scheduled_time, missed) if missed else export.scheduled_time
@@ -320,26 +326,38 @@ class Worker:
             await session.execute(delete(ExportFile).where(ExportFile.id.in_([r[0] for r in rows])))
         return [r[1] for r in rows]
 
-    async def _fail(self, pk: int, owner: str, reason: str) -> None:
+    async def _fail(self, export: DataExport, owner: str, reason: str) -> None:
+        """Give up on this run. A recurring export keeps its schedule: one bad night must not
+        end a nightly export, so it waits for its next occurrence with the reason shown."""
+        now = utcnow()
+        status, scheduled = FAILED, export.scheduled_time
+        if export.recurring:
+            start = parse_iso_datetime(export.recurring["start"])
+            upcoming = next_run_after(export.recurring["instruction"], start, now)
+            if upcoming is not None:
+                status, scheduled = PENDING, upcoming
         async with self.sessionmaker() as session:
             await session.execute(
                 update(DataExport)
-                .where(held_by(pk, owner))  # type: ignore[arg-type]
+                .where(held_by(export.pk, owner))  # type: ignore[arg-type]
                 .values(
-                    status=FAILED,
+                    status=status,
+                    scheduled_time=scheduled,
                     failure_reason=reason,
+                    attempts=0 if status == PENDING else export.attempts,
                     lease_owner=None,
                     lease_expires=None,
                     not_before=None,
-                    updated_time=utcnow(),
+                    updated_time=now,
                 )
                 .execution_options(synchronize_session=False)
             )
             await session.commit()
 
-    async def _retry_or_fail(self, pk: int, owner: str, attempts: int) -> None:
+    async def _retry_or_fail(self, export: DataExport, owner: str) -> None:
+        pk, attempts = export.pk, export.attempts
         if attempts >= self.settings.worker_max_attempts:
-            await self._fail(pk, owner, "max-retries-reached")
+            await self._fail(export, owner, "max-retries-reached")
             return
         delay = self.settings.worker_retry_base_seconds * 2 ** (attempts - 1)
         now = utcnow()

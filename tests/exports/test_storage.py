@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+import os
+import time
 from pathlib import Path
 
 import pytest
@@ -61,3 +63,21 @@ def test_hashing_writer_counts_and_hashes_what_it_writes(tmp_path: Path) -> None
     assert data == b"".join(chunks)
     assert writer.size == len(data)
     assert writer.digest.hexdigest() == hashlib.sha256(data).hexdigest()
+
+
+def test_sweep_removes_only_stale_partial_files(tmp_path: Path) -> None:
+    storage = Storage(tmp_path)
+    stale_handle, stale = storage.open_temp()
+    fresh_handle, fresh = storage.open_temp()
+    stale_handle.close()
+    fresh_handle.close()
+    published = tmp_path / "file_1.csv"
+    published.write_text("id\n")
+    old = time.time() - 3 * 24 * 3600
+    os.utime(stale, (old, old))
+    os.utime(published, (old, old))
+
+    assert storage.sweep_partials(older_than_seconds=24 * 3600) == 1
+    assert not stale.exists()
+    assert fresh.exists()
+    assert published.exists()

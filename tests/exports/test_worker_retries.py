@@ -235,3 +235,45 @@ async def test_pdf_exports_have_their_own_cap(
     assert (done["status"], done["recordCount"]) == ("completed", 150)
     assert len(published(harness.settings.storage_dir)) == 1
     assert partials(harness.settings.storage_dir) == []
+
+
+async def test_a_failed_occurrence_keeps_the_recurring_schedule(
+    harness: Harness, tenant: Tenant
+) -> None:
+    """One bad night must not end a nightly export: it waits for the next occurrence."""
+    await seed(harness, customers=20, transactions=300, resources=("transactions",))
+    body = await create(
+        harness,
+        tenant,
+        {
+            "name": "nightly",
+            "resource": "transactions",
+            "format": "csv",
+            "recurring": {"instruction": "FREQ=DAILY"},
+        },
+    )
+    await make_worker(harness, export_max_records=100).run(once=True)
+    after = await fetch(harness, tenant, body["id"])
+    assert after["status"] == "pending"
+    assert after["failureReason"] == "record-limit-exceeded"
+    assert after["scheduledTime"] > body["scheduledTime"]
+    assert after["fileId"] is None
+    await _assert_no_file(harness, body["id"])
+
+    await set_export(harness, body["id"], scheduled_time=utcnow() - timedelta(seconds=1))
+    await make_worker(harness).run(once=True)  # the limit is back to its default
+    recovered = await fetch(harness, tenant, body["id"])
+    assert recovered["status"] == "pending"
+    assert recovered["failureReason"] is None
+    assert recovered["recordCount"] == 300
+
+
+async def test_a_one_off_evaluates_its_date_range_when_it_runs(
+    harness: Harness, tenant: Tenant
+) -> None:
+    """Spec §5: relative phrases are evaluated when the export runs, not when requested."""
+    body = await create(harness, tenant, {"name": "x", "resource": "customers", "format": "csv"})
+    await set_export(harness, body["id"], scheduled_time=utcnow() - timedelta(days=3))
+    row = await export_row(harness, body["id"])
+    run_at = make_worker(harness)._occurrence(row)
+    assert abs((run_at - utcnow()).total_seconds()) < 5
