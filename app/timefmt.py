@@ -7,12 +7,11 @@ from datetime import UTC, datetime
 
 def isoz(value: datetime) -> str:
     """`YYYY-MM-DDTHH:MM:SSZ`: UTC, whole seconds (truncated); naive values are taken as UTC."""
-    if value.tzinfo is not None:
+    if value.tzinfo is not None and value.tzinfo is not UTC:
         value = value.astimezone(UTC)
-    return (
-        f"{value.year:04d}-{value.month:02d}-{value.day:02d}"
-        f"T{value.hour:02d}:{value.minute:02d}:{value.second:02d}Z"
-    )
+    # isoformat is C code and pads the year to four digits; the first 19 characters are
+    # YYYY-MM-DDTHH:MM:SS whatever offset or fraction follows.
+    return value.isoformat(timespec="seconds")[:19] + "Z"
 
 
 def parse_iso_datetime(text: str) -> datetime:

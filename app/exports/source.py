@@ -16,14 +16,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.errors import RecordLimitExceeded
 from app.exports.daterange import parse_date_phrase
-from app.exports.fields import Field, Kind
+from app.exports.fields import Field
 from app.exports.query import parse_filter, parse_sort, q_clause
 from app.exports.resources import RESOURCES, Resource, query_fields
 from app.exports.validation import ExportSpec
 from app.models import utcnow
 from app.settings import Settings
-
-CENTS = Decimal("0.01")
 
 
 def export_fields(resource: Resource, paths: Sequence[str]) -> list[Field]:
@@ -103,13 +101,16 @@ async def check_record_limit(
         raise RecordLimitExceeded(matched=matched, maximum=maximum)
 
 
-def to_record(row: Mapping[str, Any], fields: Sequence[Field]) -> dict[str, Any]:
-    """Database values to API values: cents to two-decimal money, the rest as they are."""
-    record: dict[str, Any] = {}
-    for f in fields:
-        value = row[f.path]
-        if f.kind is Kind.MONEY and value is not None:
-            value = (Decimal(value) / 100).quantize(CENTS)
-        record[f.path] = value
-    record.setdefault("id", row["id"])
+def record_keys(fields: Sequence[Field]) -> tuple[str, ...]:
+    """The names of the columns `build_source_query` selects, in order."""
+    paths = tuple(f.path for f in fields)
+    return paths if "id" in paths else (*paths, "id")
+
+
+def to_record(row: Sequence[Any], keys: Sequence[str], money: Sequence[str]) -> dict[str, Any]:
+    """One row to API values: cents become exact two-decimal money, the rest stay as they are."""
+    record = dict(zip(keys, row, strict=True))
+    for path in money:
+        if record[path] is not None:
+            record[path] = Decimal(record[path]).scaleb(-2)  # 1050 → Decimal("10.50")
     return record

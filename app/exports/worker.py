@@ -19,6 +19,7 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.exports.claims import claim_next, held_by, promote_due, renew
+from app.exports.fields import Kind
 from app.exports.formats import make_writer
 from app.exports.notify import Mailer, queue_emails
 from app.exports.resources import RESOURCES
@@ -27,6 +28,7 @@ from app.exports.source import (
     build_source_query,
     count_bounded,
     export_fields,
+    record_keys,
     record_limit,
     to_record,
 )
@@ -210,6 +212,8 @@ class Worker:
         writer = make_writer(
             export.format, fields=fields, resource=resource.name, title=export.name
         )
+        keys = record_keys(fields)
+        money = [f.path for f in fields if f.kind is Kind.MONEY]
         handle, temp = self.storage.open_temp()
         records = 0
         try:
@@ -219,11 +223,12 @@ class Worker:
                     if await count_bounded(session, stmt, maximum) > maximum:
                         raise RecordLimitReached
                     out.write(writer.header())
-                    result = await session.stream(stmt.execution_options(yield_per=BATCH_ROWS))
-                    async for partition in result.mappings().partitions(BATCH_ROWS):
+                    connection = await session.connection()  # Core rows: no ORM loading per row
+                    result = await connection.stream(stmt.execution_options(yield_per=BATCH_ROWS))
+                    async for partition in result.partitions(BATCH_ROWS):
                         if renewer.done():
                             renewer.result()  # re-raises LostClaim
-                        batch = [to_record(row, fields) for row in partition]
+                        batch = [to_record(row, keys, money) for row in partition]
                         records += len(batch)
                         if records > maximum:
                             raise RecordLimitReached

@@ -8,7 +8,7 @@ PDF table cell (spec §7).
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import ROUND_HALF_UP, Context, Decimal
@@ -141,6 +141,47 @@ def json_value(value: object, field: Field) -> str:
     text = text_value(value, field)
     assert text is not None  # None was handled above
     return text
+
+
+TextFormatter = Callable[[object], str | None]
+JsonFormatter = Callable[[object], str]
+_dump_string: Callable[[str], str] = json.encoder.encode_basestring  # = dumps(ensure_ascii=False)
+
+
+def text_formatter(field: Field) -> TextFormatter:
+    """`text_value` for one field, checking the field's usual type first.
+
+    This runs once per cell of every export, so the common case skips the generic dispatch;
+    anything else still goes through `text_value` and its errors.
+    """
+    kind = field.kind
+
+    def general(value: object) -> str | None:
+        return text_value(value, field)
+
+    if kind is Kind.STRING:
+        return lambda value: value if type(value) is str else general(value)
+    if kind is Kind.DATETIME:
+        return lambda value: isoz(value) if type(value) is datetime else general(value)
+    if kind is Kind.INTEGER:
+        return lambda value: str(value) if type(value) is int else general(value)
+    return general
+
+
+def json_formatter(field: Field) -> JsonFormatter:
+    """`json_value` for one field, with the same fast paths as `text_formatter`."""
+    kind = field.kind
+
+    def general(value: object) -> str:
+        return json_value(value, field)
+
+    if kind is Kind.STRING:
+        return lambda value: _dump_string(value) if type(value) is str else general(value)
+    if kind is Kind.DATETIME:
+        return lambda value: f'"{isoz(value)}"' if type(value) is datetime else general(value)
+    if kind is Kind.INTEGER:
+        return lambda value: str(value) if type(value) is int else general(value)
+    return general
 
 
 def encode(text: str) -> bytes:

@@ -7,22 +7,42 @@ JSON number with exactly two decimals (`10.50`), which no encoder of floats or s
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from app.exports.fields import Field
-from app.exports.formats.base import Node, Record, build_tree, encode, json_value
+from app.exports.formats.base import (
+    JsonFormatter,
+    Node,
+    Record,
+    build_tree,
+    encode,
+    json_formatter,
+)
+
+ObjectRenderer = Callable[[Record], str]
 
 
-def json_object(nodes: Sequence[Node], record: Record) -> str:
-    """The compact JSON text of one record, nested along `nodes`."""
-    members: list[str] = []
+def json_object(nodes: Sequence[Node]) -> ObjectRenderer:
+    """A renderer of one record's compact JSON text, nested along `nodes`.
+
+    Keys and per-field formatters are worked out once per export, not once per row.
+    """
+    members: list[tuple[str, ObjectRenderer]] = []
     for node in nodes:
-        key = json.dumps(node.name, ensure_ascii=False)
+        key = json.dumps(node.name, ensure_ascii=False) + ":"
         if node.field is None:
-            members.append(f"{key}:{json_object(node.children, record)}")
+            members.append((key, json_object(node.children)))
         else:
-            members.append(f"{key}:{json_value(record.get(node.field.path), node.field)}")
-    return "{" + ",".join(members) + "}"
+            members.append((key, _member(node.field.path, json_formatter(node.field))))
+
+    def render(record: Record) -> str:
+        return "{" + ",".join([key + value(record) for key, value in members]) + "}"
+
+    return render
+
+
+def _member(path: str, formatter: JsonFormatter) -> ObjectRenderer:
+    return lambda record: formatter(record.get(path))
 
 
 class JsonArray:
@@ -57,14 +77,14 @@ class JsonWriter:
     extension = "json"
 
     def __init__(self, fields: Sequence[Field]) -> None:
-        self._tree = build_tree(fields)
+        self._render = json_object(build_tree(fields))
         self._array = JsonArray("[", "]")
 
     def header(self) -> bytes:
         return self._array.header()
 
     def rows(self, batch: Sequence[Record]) -> bytes:
-        return self._array.items([json_object(self._tree, record) for record in batch])
+        return self._array.items([self._render(record) for record in batch])
 
     def footer(self) -> bytes:
         return self._array.footer()

@@ -23,7 +23,7 @@ class JsonApiWriter:
 
     def __init__(self, fields: Sequence[Field], *, resource: str) -> None:
         self._type = json.dumps(resource, ensure_ascii=False)
-        self._attributes = build_tree([field for field in fields if field.path != "id"])
+        self._attributes = json_object(build_tree([f for f in fields if f.path != "id"]))
         self._array = JsonArray('{"data":[', "]}")
 
     def header(self) -> bytes:
@@ -41,5 +41,5 @@ class JsonApiWriter:
             raise ValueError("a json-api record needs an id")
         return (
             f'{{"type":{self._type},"id":{json.dumps(str(record_id), ensure_ascii=False)},'
-            f'"attributes":{json_object(self._attributes, record)}}}'
+            f'"attributes":{self._attributes(record)}}}'
         )
