@@ -113,13 +113,15 @@ class Mailer:
         if alive is None:  # the export (or its file) was deleted: send nothing
             await self._mark(row.id, dropped=True)
             return
-        message = self._compose(row)
         try:
+            message = self._compose(row)
             if self.settings.smtp_host:
                 await self._send(message)
             else:
                 log.info("email (no SMTP_HOST set) to %s: %s", row.recipient, message["Subject"])
-        except (aiosmtplib.SMTPException, OSError) as exc:
+        except Exception as exc:
+            if not isinstance(exc, aiosmtplib.SMTPException | OSError):
+                log.exception("could not send email %s", row.id)
             await self._retry(row, exc)
             return
         await self._mark(row.id, sent=True)
@@ -129,7 +131,8 @@ class Mailer:
         message = EmailMessage()
         message["From"] = self.settings.smtp_sender
         message["To"] = row.recipient
-        message["Subject"] = f"Your export \u201c{row.export_name}\u201d is ready"
+        name = " ".join(row.export_name.split())  # no header folding tricks, whatever is stored
+        message["Subject"] = f"Your export \u201c{name}\u201d is ready"
         message.set_content(
             f"Your data export \u201c{row.export_name}\u201d has completed with "
             f"{row.record_count} records.\n\n"

@@ -7,9 +7,10 @@ fixes a request in one round trip. Nothing here touches the database.
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from email_validator import EmailNotValidError, validate_email
@@ -18,13 +19,14 @@ from app.errors import FieldError, Invalid
 from app.exports.daterange import DatePhraseError, parse_date_phrase
 from app.exports.query import QueryError, parse_filter, parse_sort
 from app.exports.resources import RESOURCES, Resource, query_fields
-from app.exports.schedule import RuleError, build_rule
+from app.exports.schedule import RuleError, check_rule
 from app.timefmt import isoz, parse_iso_datetime
 
 FORMATS = ("csv", "json", "json-api", "xml", "pdf")
 NAME_MAX = 50
 MAX_EMAILS = 50
 MAX_QUERY_TEXT = 2000
+MAX_RECURRING_AGE = timedelta(days=5 * 365)
 
 WRITABLE = (
     "name",
@@ -95,6 +97,8 @@ def validate_export(body: Mapping[str, Any], *, now: datetime) -> ExportSpec:
     name = body.get("name")
     if not isinstance(name, str) or not name.strip():
         bad("name", "Required: a non-empty string.")
+    elif any(unicodedata.category(c) == "Cc" for c in name):
+        bad("name", "Must not contain control characters such as line breaks.")
     elif len(name) > NAME_MAX:
         bad("name", f"Must be at most {NAME_MAX} characters.")
 
@@ -280,12 +284,16 @@ def _validate_recurring(value: Any, now: datetime, bad: Reporter) -> dict[str, s
         except (ValueError, OverflowError):  # out of range once converted to UTC
             bad("recurring.start", "Must be an ISO 8601 date-time.")
             return None
+        if start < now - MAX_RECURRING_AGE:
+            # Every run replays the rule from its start: keep that replay short.
+            bad("recurring.start", "Must not be more than 5 years in the past.")
+            return None
     instruction = value.get("instruction")
     if not isinstance(instruction, str):
         bad("recurring.instruction", "Required: an RRULE string.")
         return None
     try:
-        build_rule(instruction, start)
+        check_rule(instruction, start)
     except RuleError as exc:
         bad("recurring.instruction", f"Invalid: {exc}.")
         return None

@@ -148,7 +148,7 @@ class Worker:
         if export.attempts > self.settings.worker_max_attempts:
             await self._fail(export, owner, "max-retries-reached")
             return
-        run_at = self._occurrence(export)
+        run_at = await asyncio.to_thread(self._occurrence, export)  # rules can be slow
         renewer = asyncio.create_task(self._keep_lease(pk, owner))
         produced: Produced | None = None
         try:
@@ -233,7 +233,7 @@ class Worker:
                         if records > maximum:
                             raise RecordLimitReached
                         out.write(writer.rows(batch))
-                out.write(writer.footer())
+                out.write(await asyncio.to_thread(writer.footer))  # pdf renders here
         except BaseException:
             self.storage.discard(temp)
             raise
@@ -257,7 +257,9 @@ class Worker:
         status, scheduled = COMPLETED, run_at
         if export.recurring:
             start = parse_iso_datetime(export.recurring["start"])
-            upcoming = next_run_after(export.recurring["instruction"], start, max(run_at, now))
+            upcoming = await asyncio.to_thread(
+                next_run_after, export.recurring["instruction"], start, max(run_at, now)
+            )
             if upcoming is not None:
                 status, scheduled = PENDING, upcoming
         self.storage.publish(produced.temp, key)
@@ -338,7 +340,9 @@ class Worker:
         status, scheduled = FAILED, export.scheduled_time
         if export.recurring:
             start = parse_iso_datetime(export.recurring["start"])
-            upcoming = next_run_after(export.recurring["instruction"], start, now)
+            upcoming = await asyncio.to_thread(
+                next_run_after, export.recurring["instruction"], start, now
+            )
             if upcoming is not None:
                 status, scheduled = PENDING, upcoming
         async with self.sessionmaker() as session:

@@ -152,8 +152,8 @@ class Mutation:
             )
             await _count_write(context, principal)
             spec = validate_export(update_body(stored_body(row), input), now=utcnow())
+            await _check_limit(context, principal, spec)  # a 422 comes before a 409 (spec §3)
             service.ensure_modifiable(row)
-            await _check_limit(context, principal, spec)
             return DataExport.of(await service.replace_export(session, export=row, spec=spec))
 
         return await _write(context, update)

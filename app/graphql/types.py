@@ -3,6 +3,7 @@ member → a field), and values mirror the REST JSON one to one."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Annotated
 
 import strawberry
@@ -254,7 +255,7 @@ class DataExport:
     @strawberry.field(
         description="The next occurrences of a recurring export's schedule (empty otherwise)."
     )
-    def next_occurrences(
+    async def next_occurrences(
         self,
         count: Annotated[int, strawberry.argument(description="How many, 1 to 100.")] = 5,
     ) -> list[DateTime]:
@@ -267,8 +268,8 @@ class DataExport:
             return []
         start = parse_iso_datetime(rec["start"])
         after = self.row.scheduled_time
-        times = [self.row.scheduled_time, *upcoming(rec["instruction"], start, after, count - 1)]
-        return [DateTime(t) for t in times[:count]]
+        later = await asyncio.to_thread(upcoming, rec["instruction"], start, after, count - 1)
+        return [DateTime(t) for t in [self.row.scheduled_time, *later][:count]]
 
 
 @strawberry.type(description="One page of data exports, as REST limit/offset paging.")

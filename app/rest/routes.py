@@ -6,6 +6,7 @@ import json
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -15,7 +16,7 @@ from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from app.auth import Principal, authenticate
-from app.errors import DomainError, Forbidden, Invalid, NotFound
+from app.errors import Conflict, DomainError, FieldError, Forbidden, Invalid, NotFound
 from app.exports import service
 from app.exports.expand import load_files, load_users, parse_expand
 from app.exports.links import Linker
@@ -23,7 +24,7 @@ from app.exports.ratelimit import RateState, consume_write
 from app.exports.signing import verify
 from app.exports.source import check_record_limit
 from app.exports.storage import Storage
-from app.exports.validation import validate_export
+from app.exports.validation import ExportSpec, validate_export
 from app.ids import is_valid_id
 from app.models import DataExport, ExportFile, User, utcnow
 from app.rest.problems import from_domain, problem
@@ -251,31 +252,45 @@ async def put_export(request: Request) -> Response:
         expand = _expand(request)
         rate = await _consume(request, session, principal)
         raw = await _read_json_object(request)
-        errors: list[Any] = []
+        id_errors = []
         if raw.get("id") is not None and raw["id"] != export_id:  # null means none (spec §1)
-            errors.append(("id", "Must match the id in the path."))
+            id_errors.append(FieldError("id", "Must match the id in the path."))
         now = utcnow()
         try:
             spec = validate_export(raw, now=now)
         except Invalid as exc:
-            if errors:
-                exc.errors.insert(0, Invalid.one(*errors[0]).errors[0])
-            raise
-        if errors:
-            raise Invalid.one(*errors[0])
-        existing = await service.find_export(
-            session, organization_id=principal.organization_id, export_id=export_id
-        )
-        if existing is not None:
-            service.ensure_modifiable(existing)
-        await check_record_limit(
+            raise Invalid(id_errors + exc.errors) from None
+        if id_errors:
+            raise Invalid(id_errors)
+        await check_record_limit(  # a body 422, so before any 409 (spec §3)
             session,
             organization_id=principal.organization_id,
             spec=spec,
             settings=settings_of(request),
         )
-        if existing is None:
-            export = await service.create_export(
+        export, status = await _upsert(session, principal, export_id, spec, now)
+        await session.commit()
+        (body,) = await _render(session, request, [export], expand)
+    headers = _rate_headers(rate)
+    if status == 201:
+        headers["Location"] = linker_for(request).export(export.id)
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+async def _upsert(
+    session: AsyncSession, principal: Principal, export_id: str, spec: ExportSpec, now: datetime
+) -> tuple[DataExport, int]:
+    """Replace a pending export, or create it with the caller's id (201). When two PUTs race
+    to create the same id, the loser replaces what the winner created, as if it came second."""
+    for _ in range(2):
+        existing = await service.find_export(
+            session, organization_id=principal.organization_id, export_id=export_id
+        )
+        if existing is not None:
+            service.ensure_modifiable(existing)
+            return await service.replace_export(session, export=existing, spec=spec, now=now), 200
+        try:
+            created = await service.create_export(
                 session,
                 organization_id=principal.organization_id,
                 user_id=principal.user_id,
@@ -283,16 +298,10 @@ async def put_export(request: Request) -> Response:
                 export_id=export_id,
                 now=now,
             )
-            status = 201
-        else:
-            export = await service.replace_export(session, export=existing, spec=spec, now=now)
-            status = 200
-        await session.commit()
-        (body,) = await _render(session, request, [export], expand)
-    headers = _rate_headers(rate)
-    if status == 201:
-        headers["Location"] = linker_for(request).export(export.id)
-    return JSONResponse(body, status_code=status, headers=headers)
+        except Conflict:
+            continue  # created meanwhile by a concurrent request
+        return created, 201
+    raise Conflict(f"The data export {export_id!r} is being changed by another request.")
 
 
 async def delete_export(request: Request) -> Response:

@@ -333,3 +333,37 @@ async def test_without_smtp_host_the_email_is_logged_and_marked_sent(
     assert not row.dropped
     logged = [r.getMessage() for r in caplog.records if r.name == "app.notify"]
     assert any("ops@example.com" in m and "Logged" in m for m in logged)
+
+
+async def test_one_unsendable_email_does_not_stall_the_others(
+    harness: Harness, tenant: Tenant, smtp: SmtpServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await seed(harness, customers=20, transactions=50, resources=("transactions",))
+    await create(
+        harness,
+        tenant,
+        {
+            "name": "x",
+            "resource": "transactions",
+            "format": "csv",
+            "emailNotification": ["broken@example.com", "fine@example.com"],
+        },
+    )
+    real = notify_module.Mailer._compose
+
+    def compose(self: notify_module.Mailer, row: EmailOutbox) -> EmailMessage:
+        if row.recipient.startswith("broken"):
+            raise ValueError("simulated unsendable message")
+        return real(self, row)
+
+    monkeypatch.setattr(notify_module.Mailer, "_compose", compose)
+    await run_worker(harness, **mail_settings(smtp.port))
+
+    assert [str(m["To"]) for m in smtp.inbox.messages] == ["fine@example.com"]
+    rows = {r.recipient: r for r in await outbox(harness)}
+    assert rows["fine@example.com"].sent_time is not None
+    broken = rows["broken@example.com"]
+    assert broken.sent_time is None
+    assert broken.attempts == 1
+    assert broken.lease_expires is None  # released for its retry, not stuck leased
+    assert broken.next_attempt > utcnow()

@@ -442,3 +442,43 @@ async def test_mutation_errors_are_not_graphql_errors(harness: Harness, tenant: 
     )
     assert "NOPE" in error["message"]
     assert await count_exports(harness) == 0
+
+
+async def test_changing_the_resource_resets_defaults_the_client_never_chose(
+    harness: Harness, tenant: Tenant
+) -> None:
+    created = await harness.client.post(
+        "/data-exports",
+        json={
+            "name": "x",
+            "resource": "transactions",
+            "format": "csv",
+            "dateRange": {"start": "yesterday", "end": "today"},
+        },
+        headers=tenant.headers,
+    )
+    export_id = created.json()["id"]
+    moved = (
+        await data(
+            harness.client,
+            UPDATE,
+            tenant.headers,
+            {"id": export_id, "input": {"resource": "CUSTOMERS"}},
+        )
+    )["updateDataExport"]
+    assert moved["__typename"] == "DataExport"
+    assert moved["resource"] == "CUSTOMERS"
+    assert moved["fields"] == ["id", "email", "firstName", "lastName", "createdTime"]
+    assert moved["dateRange"] == {"start": "yesterday", "end": "today", "field": "createdTime"}
+
+    # Chosen fields that do not exist for the new resource are still named.
+    chosen = (
+        await data(
+            harness.client,
+            UPDATE,
+            tenant.headers,
+            {"id": export_id, "input": {"resource": "INVOICES", "fields": ["email"]}},
+        )
+    )["updateDataExport"]
+    assert chosen["__typename"] == "ValidationError"
+    assert [e["field"] for e in chosen["invalidFields"]] == ["fields.0"]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from tests.conftest import Harness, Tenant
@@ -98,6 +100,14 @@ async def test_valid_rules_are_accepted(harness: Harness, tenant: Tenant, instru
         "",
         "RRULE:",
         "FREQ=DAILY;" + "BYHOUR=1;" * 100,
+        "FREQ=DAILY;INTERVAL=0",
+        "FREQ=HOURLY;BYMONTH=2;BYMONTHDAY=30",
+        "FREQ=HOURLY;BYWEEKNO=60",
+        "FREQ=YEARLY;BYYEARDAY=400",
+        "FREQ=YEARLY;BYMONTH=4;BYMONTHDAY=31",
+        "FREQ=DAILY;UNTIL=20200101T000000Z",
+        "FREQ=HOURLY;BYMINUTE=0,1,2",
+        "FREQ=DAILY;COUNT=0",
     ],
     ids=[
         "dtstart-line",
@@ -111,6 +121,14 @@ async def test_valid_rules_are_accepted(harness: Harness, tenant: Tenant, instru
         "empty",
         "prefix-only",
         "too-long",
+        "interval-zero",
+        "february-30",
+        "weekno-60",
+        "yearday-400",
+        "april-31",
+        "until-past",
+        "minutes-sneaked-in",
+        "count-zero",
     ],
 )
 async def test_invalid_rules_are_422_naming_the_instruction(
@@ -124,7 +142,13 @@ async def test_invalid_rules_are_422_naming_the_instruction(
 
 @pytest.mark.parametrize(
     "start",
-    ["9999-12-31T23:59:59-01:00", "0001-01-01T00:00:00+01:00", "tomorrow", "2026-02-30T00:00:00Z"],
+    [
+        "9999-12-31T23:59:59-01:00",
+        "0001-01-01T00:00:00+01:00",
+        "tomorrow",
+        "2026-02-30T00:00:00Z",
+        "1800-01-01T00:00:00Z",
+    ],
 )
 async def test_out_of_range_or_bad_recurring_start_is_422(
     harness: Harness, tenant: Tenant, start: str
@@ -135,3 +159,30 @@ async def test_out_of_range_or_bad_recurring_start_is_422(
         headers=tenant.headers,
     )
     assert "recurring.start" in invalid_fields(response)
+
+
+async def test_rule_errors_do_not_leak_internals_and_answer_fast(
+    harness: Harness, tenant: Tenant
+) -> None:
+    started = time.perf_counter()
+    for instruction in ("FOO", "FREQ=HOURLY;BYMONTH=2;BYMONTHDAY=30", "FREQ=DAILY;INTERVAL=0"):
+        response = await harness.client.post(
+            "/data-exports",
+            json=body(recurring={"instruction": instruction}),
+            headers=tenant.headers,
+        )
+        message = response.json()["invalidFields"][0]["message"]
+        assert "unpack" not in message
+        assert "Traceback" not in message
+    assert time.perf_counter() - started < 5  # never-firing rules are refused, not scanned
+
+
+async def test_a_name_with_a_line_break_is_422(harness: Harness, tenant: Tenant) -> None:
+    before = await snapshot(harness)
+    response = await harness.client.post(
+        "/data-exports",
+        json=body(name="line1\nBcc: victim@example.org"),
+        headers=tenant.headers,
+    )
+    assert invalid_fields(response) == ["name"]
+    assert await snapshot(harness) == before

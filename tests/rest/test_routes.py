@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 
 import pytest
@@ -257,3 +258,32 @@ async def test_head_is_served_like_get(harness: Harness, tenant: Tenant) -> None
     response = await harness.client.head("/data-exports", headers=tenant.headers)
     assert response.status_code == 200
     assert response.headers["pagination-total"] == "0"
+
+
+async def test_racing_puts_to_create_one_id_end_as_one_create_and_replaces(
+    harness: Harness, tenant: Tenant
+) -> None:
+    async def put(n: int) -> int:
+        response = await harness.client.put(
+            "/data-exports/race-1", json=body(name=f"n{n}"), headers=tenant.headers
+        )
+        return response.status_code
+
+    statuses = await asyncio.gather(*(put(n) for n in range(8)))
+    assert sorted(statuses) == [200] * 7 + [201]
+    listing = await harness.client.get("/data-exports", headers=tenant.headers)
+    assert [e["id"] for e in listing.json()] == ["race-1"]
+
+
+async def test_put_reports_a_body_422_before_a_409(
+    harness: Harness, tenant: Tenant, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    created = await harness.client.put("/data-exports/busy", json=body(), headers=tenant.headers)
+    assert created.status_code == 201
+    await set_status(harness, "busy", "queued")
+    bad = await harness.client.put(
+        "/data-exports/busy", json=body(format="docx"), headers=tenant.headers
+    )
+    assert invalid_fields(bad) == ["format"]
+    fine = await harness.client.put("/data-exports/busy", json=body(), headers=tenant.headers)
+    assert_problem(fine, 409)
