@@ -146,14 +146,16 @@ def _on_connect(dbapi_connection: Any, _record: Any) -> None:
     register_sqlite_functions(dbapi_connection)
 
 
-@pytest.fixture(params=["sqlite", "TEST_DATABASE_URL"])
+# Both databases in one run when PostgreSQL is configured (as CI's second pass does).
+DATABASES = ["sqlite", "postgresql"] if os.environ.get("TEST_DATABASE_URL") else ["sqlite"]
+
+
+@pytest.fixture(params=DATABASES)
 async def db(request: pytest.FixtureRequest, tmp_path: Any) -> AsyncIterator[Db]:
     if request.param == "sqlite":
         url = f"sqlite+aiosqlite:///{tmp_path / 'query.db'}"
     else:
-        url = os.environ.get("TEST_DATABASE_URL", "")
-        if not url:
-            pytest.skip("TEST_DATABASE_URL is not set")
+        url = os.environ["TEST_DATABASE_URL"]
     engine = create_async_engine(url)
     if engine.dialect.name == "sqlite":
         event.listen(engine.sync_engine, "connect", _on_connect)
