@@ -7,6 +7,8 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
+import subprocess
+import sys
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, replace
@@ -184,3 +186,27 @@ def client(harness: Harness) -> httpx.AsyncClient:
 
 def with_settings(settings: Settings, **changes: Any) -> Settings:
     return replace(settings, **changes)
+
+
+async def add_user(harness: Harness, organization_id: str, email: str) -> User:
+    async with harness.session() as session:
+        user = await ensure_user(
+            session, organization_id=organization_id, email=email, first="F", last="L"
+        )
+        await session.commit()
+        return user
+
+
+def run_cli(
+    args: list[str], env: dict[str, str], cwd: Path, *, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    """`python -m app ARGS` as a real process (the installed package, any directory)."""
+    return subprocess.run(
+        [sys.executable, "-m", "app", *args],
+        env=env,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )

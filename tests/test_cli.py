@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from app.settings import Settings
-from tests.conftest import start_harness
+from tests.conftest import run_cli, start_harness
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -40,15 +40,7 @@ def elsewhere(tmp_path: Path) -> Path:
 
 
 def run(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
-    result = subprocess.run(
-        [sys.executable, "-m", "app", *args],
-        env=env,
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    result = run_cli(args, env, cwd)
     assert result.returncode == 0, (args, result.stdout, result.stderr)
     assert "Traceback" not in result.stderr
     return result

@@ -63,6 +63,23 @@ def decode_cursor(cursor: str) -> int:
     return offset
 
 
+async def _list(
+    context: Context, filter: str | None, sort: str | None, q: str | None, limit: int, offset: int
+) -> service.Page:
+    """The core's listing, with REST's grammar and bounds, for both paging styles."""
+    principal = await context.require("read")
+    async with context.db() as session:
+        return await service.list_exports(
+            session,
+            organization_id=principal.organization_id,
+            filter=filter,
+            sort=sort,
+            q=q,
+            limit=limit,
+            offset=offset,
+        )
+
+
 @strawberry.type(description="Read data exports, users and the exportable resources.")
 class Query:
     @strawberry.field(description="One data export by id; null when it does not exist.")
@@ -86,17 +103,7 @@ class Query:
         limit: Annotated[int, strawberry.argument(description="0 to 1000.")] = 100,
         offset: Annotated[int, strawberry.argument(description="0 or more.")] = 0,
     ) -> DataExportPage:
-        principal = await info.context.require("read")
-        async with info.context.db() as session:
-            page = await service.list_exports(
-                session,
-                organization_id=principal.organization_id,
-                filter=filter,
-                sort=sort,
-                q=q,
-                limit=limit,
-                offset=offset,
-            )
+        page = await _list(info.context, filter, sort, q, limit, offset)
         return DataExportPage(
             items=[DataExport.of(r) for r in page.items],
             total=page.total,
@@ -116,20 +123,11 @@ class Query:
         sort: SortArg = None,
         q: QArg = None,
     ) -> DataExportConnection:
-        principal = await info.context.require("read")
+        await info.context.require("read")  # 401 before 422, as in REST
         if not 0 <= first <= service.MAX_LIMIT:
             raise Invalid.one("first", f"Must be between 0 and {service.MAX_LIMIT}.")
         start = decode_cursor(after) + 1 if after else 0
-        async with info.context.db() as session:
-            page = await service.list_exports(
-                session,
-                organization_id=principal.organization_id,
-                filter=filter,
-                sort=sort,
-                q=q,
-                limit=first,
-                offset=start,
-            )
+        page = await _list(info.context, filter, sort, q, first, start)
         edges = [
             DataExportEdge(cursor=encode_cursor(start + i), node=DataExport.of(row))
             for i, row in enumerate(page.items)

@@ -9,7 +9,6 @@ from typing import Any
 import httpx
 from sqlalchemy import func, select
 
-from app.demo import ensure_user
 from app.exports import service
 from app.exports.validation import validate_export
 from app.models import DataExport, User, utcnow
@@ -76,15 +75,6 @@ def rest_body(**overrides: Any) -> Json:
     body: Json = {"name": "Monthly", "resource": "transactions", "format": "csv"}
     body.update(overrides)
     return body
-
-
-async def add_user(harness: Harness, organization_id: str, email: str) -> User:
-    async with harness.session() as session:
-        user = await ensure_user(
-            session, organization_id=organization_id, email=email, first="F", last="L"
-        )
-        await session.commit()
-        return user
 
 
 async def seed_exports(

@@ -9,8 +9,8 @@ from urllib.parse import parse_qs, urlsplit, urlunsplit
 from app.demo import seed_demo
 from app.exports.worker import Worker
 from app.graphql.enums import ExportFormat, ExportResource, ExportStatus, FailureReason
-from tests.conftest import Harness, Tenant
-from tests.graphql.conftest import add_user, data, rest_body
+from tests.conftest import Harness, Tenant, add_user
+from tests.graphql.conftest import data, rest_body
 
 LINKS = "links { rel href }"
 USER = f"id email firstName lastName createdTime {LINKS}"

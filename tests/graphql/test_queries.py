@@ -7,9 +7,8 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import Harness, Tenant
+from tests.conftest import Harness, Tenant, add_user
 from tests.graphql.conftest import (
-    add_user,
     data,
     errors,
     invalid_field_names,

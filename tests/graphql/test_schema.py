@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 from enum import Enum
 from pathlib import Path
 from typing import Any
@@ -16,7 +15,7 @@ import pytest
 from app.graphql import enums
 from app.graphql.schema import build_schema
 from app.settings import Settings
-from tests.conftest import Harness, Tenant
+from tests.conftest import Harness, Tenant, run_cli
 from tests.graphql.conftest import ISO_Z, UPPER_SNAKE, data, rest_body
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -167,15 +166,7 @@ async def test_date_times_serialise_exactly_as_rest(harness: Harness, tenant: Te
 
 
 def _export_schema(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "app", "export-schema"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    return run_cli(["export-schema"], env, ROOT, timeout=60)
 
 
 def test_committed_schema_file_matches_export_schema(tmp_path: Path) -> None:

@@ -6,8 +6,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from tests.conftest import Harness, Tenant
-from tests.graphql.conftest import add_user, post, seed_exports
+from tests.conftest import Harness, Tenant, add_user
+from tests.graphql.conftest import post, seed_exports
 
 MAX_STATEMENTS = 4
 WITH_USER = "{ dataExports(limit: %d) { items { id user { id email } } } }"

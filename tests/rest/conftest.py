@@ -12,7 +12,6 @@ import httpx
 import pytest
 from sqlalchemy import func, select, update
 
-from app.demo import ensure_user
 from app.exports import service
 from app.exports.validation import validate_export
 from app.models import (
@@ -163,15 +162,6 @@ async def insert_many(
             created.append(export.id)
         await session.commit()
     return created
-
-
-async def add_user(harness: Harness, organization_id: str, email: str) -> User:
-    async with harness.session() as session:
-        user = await ensure_user(
-            session, organization_id=organization_id, email=email, first="F", last="L"
-        )
-        await session.commit()
-        return user
 
 
 async def post_export(harness: Harness, tenant: Tenant, **overrides: Any) -> dict[str, Any]:

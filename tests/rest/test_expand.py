@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from tests.conftest import Harness, Tenant
+from tests.conftest import Harness, Tenant, add_user
 from tests.rest.conftest import (
     BASE,
     MEMBER_ORDER,
-    add_user,
     insert_export,
     insert_many,
     post_export,
