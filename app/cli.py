@@ -198,4 +198,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         stream=sys.stderr,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    for chatty in ("alembic", "fontTools"):  # their INFO lines drown the service's own
+        logging.getLogger(chatty).setLevel(max(logging.WARNING, logging.root.level))
     return int(args.handler(settings, args))
