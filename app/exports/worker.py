@@ -148,10 +148,10 @@ class Worker:
         if export.attempts > self.settings.worker_max_attempts:
             await self._fail(export, owner, "max-retries-reached")
             return
-        run_at = await asyncio.to_thread(self._occurrence, export)  # rules can be slow
         renewer = asyncio.create_task(self._keep_lease(pk, owner))
         produced: Produced | None = None
         try:
+            run_at = await asyncio.to_thread(self._occurrence, export)  # rules can be slow
             produced = await self._produce(export, run_at, renewer)
             await self._publish(export, owner, run_at, produced)
         except RecordLimitReached:
