@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import math
 import re
 from datetime import datetime, timedelta
 
@@ -12,7 +13,8 @@ _FORBIDDEN_PROPERTIES = ("DTSTART", "EXDATE", "RDATE", "EXRULE")
 MAX_INSTRUCTION_LENGTH = 500
 CHECK_WINDOW = timedelta(days=5 * 366)
 GAP_SAMPLE = 50
-_LAST_CHECK_YEAR = 9990  # a start moved here leaves under 10 years for dateutil to scan
+_LAST_CHECK_YEAR = 9990  # a start moved below this leaves at most ~400 years to scan
+_DAY_PARTS = ("BYMONTH", "BYMONTHDAY", "BYYEARDAY", "BYWEEKNO", "BYDAY", "WKST")
 # BY* parts whose values must name a real calendar position: (low, high, may be negative).
 _RANGES = {
     "BYMONTH": (1, 12, False),
@@ -74,33 +76,53 @@ def check_rule(instruction: str, start: datetime) -> None:
     years of their start.
 
     dateutil looks for the next occurrence period by period up to the year 9999, ignoring
-    UNTIL while nothing matches, so a rule that never fires (BYMONTHDAY=30 with BYMONTH=2)
-    would scan for seconds. The check runs on a copy moved forward by whole 400-year
-    Gregorian cycles, whose calendar is identical, to shortly before 9999: the scan is short.
+    UNTIL while nothing matches, so a rule that never fires would scan for seconds on the
+    event loop. Three things keep the check short: rules that provably never fire are refused
+    from their parts alone; an hourly rule's days are found first with a daily rule (one step
+    a day, not 24); and the scan runs on a copy moved forward by whole 400-year Gregorian
+    cycles (an identical calendar), so at most ~400 years remain before 9999.
     """
     text = normalize_instruction(instruction)
-    _check_ranges(text)
-    build_rule(text, start)
-    shift = max((_LAST_CHECK_YEAR - start.year) // 400 * 400, 0)
-    shifted_start = start.replace(year=start.year + shift)
-    rule = build_rule(text, shifted_start)
-    current: datetime | None = getattr(rule, "_until", None)
-    if current is not None:
-        current = current.replace(year=min(current.year + shift, 9999))
-    horizon = min(shifted_start + CHECK_WINDOW, datetime.max.replace(tzinfo=start.tzinfo))
-    until = current if current is not None and current < horizon else horizon
-    first = list(itertools.islice(iter(rule.replace(until=until, count=None)), GAP_SAMPLE))
+    parts = _parts(text)
+    _check_ranges(parts)
+    build_rule(text, start)  # checks INTERVAL too, before _check_reachable reads it
+    _check_reachable(parts, start)
+    if parts.get("FREQ") == "HOURLY":
+        day_parts = [f"{k}={v}" for k, v in parts.items() if k in _DAY_PARTS]
+        days = ";".join(["FREQ=DAILY", *day_parts])
+        midnight = start.replace(hour=0, minute=0, second=0)
+        if not _first_occurrences(days, midnight, 1):
+            raise RuleError("never occurs in the 5 years after recurring.start")
+    first = _first_occurrences(text, start, GAP_SAMPLE)
     if not first:
         raise RuleError("never occurs in the 5 years after recurring.start")
     if any((b - a).total_seconds() < 3600 for a, b in itertools.pairwise(first)):
         raise RuleError("runs more often than hourly; at most one run an hour is allowed")
 
 
-def _check_ranges(text: str) -> None:
+def _first_occurrences(text: str, start: datetime, count: int) -> list[datetime]:
+    """Up to `count` occurrences in the five years after `start` (as a shifted copy)."""
+    shift = max((_LAST_CHECK_YEAR - start.year) // 400 * 400, 0)
+    try:
+        shifted = start.replace(year=start.year + shift)
+        rule = build_rule(text, shifted)
+        horizon = shifted + CHECK_WINDOW
+        until: datetime | None = getattr(rule, "_until", None)
+        if until is not None:
+            until = until.replace(year=until.year + shift) if until.year + shift <= 9999 else None
+        bounded = rule.replace(until=min(until, horizon) if until else horizon, count=None)
+        return list(itertools.islice(iter(bounded), count))
+    except (ValueError, OverflowError):
+        raise RuleError("cannot be evaluated from this recurring.start") from None
+
+
+def _parts(text: str) -> dict[str, str]:
+    return {k.strip().upper(): v.strip() for k, _, v in (p.partition("=") for p in text.split(";"))}
+
+
+def _check_ranges(parts: dict[str, str]) -> None:
     """Values outside the calendar (BYWEEKNO=60) make a rule that can never fire."""
-    for part in text.split(";"):
-        name, _, value = part.partition("=")
-        name = name.strip().upper()
+    for name, value in parts.items():
         if name == "BYDAY":
             for day in value.split(","):
                 ordinal = day.strip()[:-2]
@@ -114,20 +136,23 @@ def _check_ranges(text: str) -> None:
         for item in value.split(","):
             if not _in_range(item.strip(), low, high, signed=signed):
                 raise RuleError(f"{name} value {item.strip()!r} is out of range")
-    _check_month_days(text)
+    if "BYSETPOS" in parts and parts.get("FREQ") not in ("WEEKLY", "MONTHLY", "YEARLY"):
+        raise RuleError("BYSETPOS is only supported with FREQ=WEEKLY, MONTHLY or YEARLY")
 
 
-def _check_month_days(text: str) -> None:
-    """BYMONTH=2;BYMONTHDAY=30 names a day that no listed month has."""
-    parts = {k.strip().upper(): v for k, _, v in (p.partition("=") for p in text.split(";"))}
-    if "BYMONTH" not in parts or "BYMONTHDAY" not in parts:
-        return
-    days = [int(d) for d in parts["BYMONTHDAY"].split(",") if not d.strip().startswith("-")]
-    if len(days) != len(parts["BYMONTHDAY"].split(",")):
-        return  # negative days count from the month's end and always exist
-    longest = max(_MONTH_DAYS[int(m) - 1] for m in parts["BYMONTH"].split(","))
-    if min(days) > longest:
-        raise RuleError("BYMONTHDAY names a day that none of the BYMONTH months has")
+def _check_reachable(parts: dict[str, str], start: datetime) -> None:
+    """Refuse, from the parts alone, rules that can never fire."""
+    if "BYMONTH" in parts and "BYMONTHDAY" in parts:
+        months = [int(m) for m in parts["BYMONTH"].split(",")]
+        days = [abs(int(d)) for d in parts["BYMONTHDAY"].split(",")]
+        if not any(d <= _MONTH_DAYS[m - 1] for m in months for d in days):
+            raise RuleError("BYMONTHDAY names a day that none of the BYMONTH months has")
+    interval = int(parts.get("INTERVAL", "1") or "1")
+    if parts.get("FREQ") == "HOURLY" and "BYHOUR" in parts and interval > 1:
+        # Stepping `interval` hours from the start reaches only hours ≡ start (mod gcd).
+        step = math.gcd(interval, 24)
+        if all(int(h) % step != start.hour % step for h in parts["BYHOUR"].split(",")):
+            raise RuleError("no BYHOUR is ever reached with this INTERVAL from recurring.start")
 
 
 def _in_range(text: str, low: int, high: int, *, signed: bool) -> bool:

@@ -27,6 +27,7 @@ NAME_MAX = 50
 MAX_EMAILS = 50
 MAX_QUERY_TEXT = 2000
 MAX_RECURRING_AGE = timedelta(days=5 * 365)
+MAX_RECURRING_LEAD = timedelta(days=100 * 365)
 
 WRITABLE = (
     "name",
@@ -81,8 +82,14 @@ def _is_none(value: Any) -> bool:
     return value is None or value == {} or value == []
 
 
-def validate_export(body: Mapping[str, Any], *, now: datetime) -> ExportSpec:
-    """Validate a full export body; raises Invalid naming every bad field."""
+def validate_export(
+    body: Mapping[str, Any], *, now: datetime, stored_recurring: Mapping[str, str] | None = None
+) -> ExportSpec:
+    """Validate a full export body; raises Invalid naming every bad field.
+
+    `stored_recurring` is the schedule the export already has: sent back unchanged, it is not
+    judged again by the age limit on `recurring.start` (it was accepted when it was new).
+    """
     errors: list[FieldError] = []
 
     def bad(path: str, message: str) -> None:
@@ -117,7 +124,7 @@ def validate_export(body: Mapping[str, Any], *, now: datetime) -> ExportSpec:
     date_range = _validate_date_range(body.get("dateRange"), resource, now, bad)
     emails = _validate_emails(body.get("emailNotification"), bad)
     fields_ = _validate_fields(body.get("fields"), resource, bad)
-    recurring = _validate_recurring(body.get("recurring"), now, bad)
+    recurring = _validate_recurring(body.get("recurring"), now, bad, stored_recurring)
 
     if errors:
         raise Invalid(errors)
@@ -265,7 +272,9 @@ def _validate_fields(value: Any, resource: Resource | None, bad: Reporter) -> li
     return result
 
 
-def _validate_recurring(value: Any, now: datetime, bad: Reporter) -> dict[str, str] | None:
+def _validate_recurring(
+    value: Any, now: datetime, bad: Reporter, stored: Mapping[str, str] | None = None
+) -> dict[str, str] | None:
     if _is_none(value):
         return None
     if not isinstance(value, dict):
@@ -284,9 +293,13 @@ def _validate_recurring(value: Any, now: datetime, bad: Reporter) -> dict[str, s
         except (ValueError, OverflowError):  # out of range once converted to UTC
             bad("recurring.start", "Must be an ISO 8601 date-time.")
             return None
-        if start < now - MAX_RECURRING_AGE:
+        unchanged = stored is not None and dict(value) == dict(stored)
+        if start < now - MAX_RECURRING_AGE and not unchanged:
             # Every run replays the rule from its start: keep that replay short.
             bad("recurring.start", "Must not be more than 5 years in the past.")
+            return None
+        if start > now + MAX_RECURRING_LEAD:
+            bad("recurring.start", "Must be within the next 100 years.")
             return None
     instruction = value.get("instruction")
     if not isinstance(instruction, str):
@@ -294,7 +307,7 @@ def _validate_recurring(value: Any, now: datetime, bad: Reporter) -> dict[str, s
         return None
     try:
         check_rule(instruction, start)
-    except RuleError as exc:
+    except (RuleError, ValueError, OverflowError) as exc:
         bad("recurring.instruction", f"Invalid: {exc}.")
         return None
     return {"instruction": instruction.strip(), "start": isoz(start)}

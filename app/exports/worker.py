@@ -340,9 +340,13 @@ class Worker:
         status, scheduled = FAILED, export.scheduled_time
         if export.recurring:
             start = parse_iso_datetime(export.recurring["start"])
-            upcoming = await asyncio.to_thread(
-                next_run_after, export.recurring["instruction"], start, now
-            )
+            try:
+                upcoming = await asyncio.to_thread(
+                    next_run_after, export.recurring["instruction"], start, now
+                )
+            except Exception:  # a stored rule that can no longer be evaluated: stop here
+                log.exception("export %s: its schedule cannot be evaluated", export.id)
+                upcoming = None
             if upcoming is not None:
                 status, scheduled = PENDING, upcoming
         async with self.sessionmaker() as session:

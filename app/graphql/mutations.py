@@ -151,7 +151,9 @@ class Mutation:
                 session, organization_id=principal.organization_id, export_id=check_id(str(id))
             )
             await _count_write(context, principal)
-            spec = validate_export(update_body(stored_body(row), input), now=utcnow())
+            spec = validate_export(
+                update_body(stored_body(row), input), now=utcnow(), stored_recurring=row.recurring
+            )
             await _check_limit(context, principal, spec)  # a 422 comes before a 409 (spec §3)
             service.ensure_modifiable(row)
             return DataExport.of(await service.replace_export(session, export=row, spec=spec))

@@ -10,7 +10,7 @@ import strawberry
 from strawberry.types import Info
 
 from app.exports.resources import Resource
-from app.exports.schedule import upcoming
+from app.exports.schedule import RuleError, upcoming
 from app.graphql.context import Context
 from app.graphql.enums import (
     ExportFormat,
@@ -268,7 +268,10 @@ class DataExport:
             return []
         start = parse_iso_datetime(rec["start"])
         after = self.row.scheduled_time
-        later = await asyncio.to_thread(upcoming, rec["instruction"], start, after, count - 1)
+        try:
+            later = await asyncio.to_thread(upcoming, rec["instruction"], start, after, count - 1)
+        except RuleError:  # a stored rule that today's checks refuse: nothing to foresee
+            return []
         return [DateTime(t) for t in [self.row.scheduled_time, *later][:count]]
 
 

@@ -256,8 +256,13 @@ async def put_export(request: Request) -> Response:
         if raw.get("id") is not None and raw["id"] != export_id:  # null means none (spec §1)
             id_errors.append(FieldError("id", "Must match the id in the path."))
         now = utcnow()
+        current = await service.find_export(
+            session, organization_id=principal.organization_id, export_id=export_id
+        )
         try:
-            spec = validate_export(raw, now=now)
+            spec = validate_export(
+                raw, now=now, stored_recurring=current.recurring if current else None
+            )
         except Invalid as exc:
             raise Invalid(id_errors + exc.errors) from None
         if id_errors:

@@ -482,3 +482,49 @@ async def test_changing_the_resource_resets_defaults_the_client_never_chose(
     )["updateDataExport"]
     assert chosen["__typename"] == "ValidationError"
     assert [e["field"] for e in chosen["invalidFields"]] == ["fields.0"]
+
+
+async def test_an_old_schedule_sent_back_unchanged_is_not_rejudged(
+    harness: Harness, tenant: Tenant
+) -> None:
+    """The age limit on recurring.start applies to new schedules, not to one already held."""
+    created = await harness.client.post(
+        "/data-exports",
+        json={
+            "name": "x",
+            "resource": "customers",
+            "format": "csv",
+            "recurring": {"instruction": "FREQ=DAILY"},
+        },
+        headers=tenant.headers,
+    )
+    export_id = created.json()["id"]
+    old = {"instruction": "FREQ=DAILY", "start": "2019-01-01T00:00:00Z"}
+    async with harness.session() as session:
+        await session.execute(
+            update(DataExport).where(DataExport.id == export_id).values(recurring=old)
+        )
+        await session.commit()
+    renamed = (
+        await data(
+            harness.client, UPDATE, tenant.headers, {"id": export_id, "input": {"name": "y"}}
+        )
+    )["updateDataExport"]
+    assert renamed["__typename"] == "DataExport"
+    assert renamed["name"] == "y"
+    assert renamed["recurring"] == old
+    moved = (
+        await data(
+            harness.client,
+            UPDATE,
+            tenant.headers,
+            {
+                "id": export_id,
+                "input": {
+                    "recurring": {"instruction": "FREQ=DAILY", "start": "2019-01-02T00:00:00Z"}
+                },
+            },
+        )
+    )["updateDataExport"]
+    assert moved["__typename"] == "ValidationError"
+    assert [e["field"] for e in moved["invalidFields"]] == ["recurring.start"]

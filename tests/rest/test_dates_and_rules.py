@@ -108,6 +108,10 @@ async def test_valid_rules_are_accepted(harness: Harness, tenant: Tenant, instru
         "FREQ=DAILY;UNTIL=20200101T000000Z",
         "FREQ=HOURLY;BYMINUTE=0,1,2",
         "FREQ=DAILY;COUNT=0",
+        "FREQ=HOURLY;BYSETPOS=2",
+        "FREQ=HOURLY;BYYEARDAY=366;BYMONTH=1",
+        "FREQ=DAILY;BYMONTH=2;BYMONTHDAY=-30",
+        "FREQ=HOURLY;INTERVAL=2;BYHOUR=3",
     ],
     ids=[
         "dtstart-line",
@@ -129,6 +133,10 @@ async def test_valid_rules_are_accepted(harness: Harness, tenant: Tenant, instru
         "until-past",
         "minutes-sneaked-in",
         "count-zero",
+        "hourly-setpos",
+        "yearday-366-in-january",
+        "february-minus-30",
+        "unreachable-hour",
     ],
 )
 async def test_invalid_rules_are_422_naming_the_instruction(
@@ -148,6 +156,7 @@ async def test_invalid_rules_are_422_naming_the_instruction(
         "tomorrow",
         "2026-02-30T00:00:00Z",
         "1800-01-01T00:00:00Z",
+        "9996-01-01T00:00:00Z",
     ],
 )
 async def test_out_of_range_or_bad_recurring_start_is_422(
@@ -186,3 +195,21 @@ async def test_a_name_with_a_line_break_is_422(harness: Harness, tenant: Tenant)
     )
     assert invalid_fields(response) == ["name"]
     assert await snapshot(harness) == before
+
+
+@pytest.mark.parametrize(
+    "instruction",
+    [
+        "FREQ=MONTHLY;BYDAY=MO,TU,WE,TH,FR;BYSETPOS=-1",
+        "FREQ=DAILY;UNTIL=24000229T000000Z",
+        "rrule:freq=weekly;byday=mo,we,fr;byhour=6",
+        "FREQ=HOURLY;INTERVAL=5;BYHOUR=3",
+    ],
+)
+async def test_unusual_but_sound_rules_are_accepted(
+    harness: Harness, tenant: Tenant, instruction: str
+) -> None:
+    response = await harness.client.post(
+        "/data-exports", json=body(recurring={"instruction": instruction}), headers=tenant.headers
+    )
+    assert response.status_code == 201, response.text

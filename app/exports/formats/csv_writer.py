@@ -34,6 +34,8 @@ def cell_formatter(field: Field) -> CellFormatter:
                 return ""
             if type(value) is str:  # neutralise(), inlined: this runs for every text cell
                 return "'" + value if value[:1] in _FORMULA_STARTS else value
+            if isinstance(value, str):  # a str subclass is still text
+                return neutralise(str(value))
             return text(value) or ""
 
         return string_cell

@@ -118,3 +118,14 @@ def test_zero_rows_is_the_header_only() -> None:
 def test_metadata() -> None:
     writer = make_writer("csv", fields=FIELDS, resource="transactions", title="t")
     assert (writer.content_type, writer.extension) == ("text/csv; charset=utf-8", "csv")
+
+
+class _Text(str):
+    """A str subclass, as some drivers hand back."""
+
+
+def test_text_of_a_str_subclass_is_still_neutralised() -> None:
+    field = Field(path="note", kind=Kind.STRING, column="note")
+    writer = make_writer("csv", fields=[field], resource="transactions", title="t")
+    body = writer.rows([{"note": _Text("=1+1")}, {"note": _Text("plain")}]).decode()
+    assert list(csv.reader(io.StringIO(body))) == [["'=1+1"], ["plain"]]
