@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -143,7 +143,7 @@ def validate_export(
     )
 
 
-Reporter = Any  # Callable[[str, str], None]; kept loose to stay readable
+Reporter = Callable[[str, str], None]
 
 
 def _check_text(value: Any, path: str, bad: Reporter) -> None:

@@ -26,7 +26,6 @@ from app.exports.resources import RESOURCES
 from app.exports.schedule import latest_missed, next_run_after
 from app.exports.source import (
     build_source_query,
-    count_bounded,
     export_fields,
     record_keys,
     record_limit,
@@ -220,8 +219,6 @@ class Worker:
             with handle:
                 out = HashingWriter(handle)
                 async with self.sessionmaker() as session:
-                    if await count_bounded(session, stmt, maximum) > maximum:
-                        raise RecordLimitReached
                     out.write(writer.header())
                     connection = await session.connection()  # Core rows: no ORM loading per row
                     result = await connection.stream(stmt.execution_options(yield_per=BATCH_ROWS))

@@ -273,7 +273,7 @@ async def put_export(request: Request) -> Response:
             spec=spec,
             settings=settings_of(request),
         )
-        export, status = await _upsert(session, principal, export_id, spec, now)
+        export, status = await _upsert(session, principal, export_id, spec, now, current)
         await session.commit()
         (body,) = await _render(session, request, [export], expand)
     headers = _rate_headers(rate)
@@ -283,14 +283,20 @@ async def put_export(request: Request) -> Response:
 
 
 async def _upsert(
-    session: AsyncSession, principal: Principal, export_id: str, spec: ExportSpec, now: datetime
+    session: AsyncSession,
+    principal: Principal,
+    export_id: str,
+    spec: ExportSpec,
+    now: datetime,
+    existing: DataExport | None,
 ) -> tuple[DataExport, int]:
     """Replace a pending export, or create it with the caller's id (201). When two PUTs race
     to create the same id, the loser replaces what the winner created, as if it came second."""
-    for _ in range(2):
-        existing = await service.find_export(
-            session, organization_id=principal.organization_id, export_id=export_id
-        )
+    for attempt in range(2):
+        if attempt:  # the create lost a race: look again
+            existing = await service.find_export(
+                session, organization_id=principal.organization_id, export_id=export_id
+            )
         if existing is not None:
             service.ensure_modifiable(existing)
             return await service.replace_export(session, export=existing, spec=spec, now=now), 200

@@ -81,15 +81,15 @@ async def test_an_expired_claim_is_completed_by_another_worker_and_the_late_publ
     # Worker A claims the export, then stalls before reading a row.
     gate = asyncio.Event()
     stalled: list[str] = []
-    real_count = worker_module.count_bounded
+    real_produce = worker_module.Worker._produce
 
-    async def count_bounded(*args: Any, **kwargs: Any) -> int:
+    async def produce(self: Any, *args: Any, **kwargs: Any) -> Any:
         if not stalled:
             stalled.append("A")
             await gate.wait()
-        return await real_count(*args, **kwargs)
+        return await real_produce(self, *args, **kwargs)
 
-    monkeypatch.setattr(worker_module, "count_bounded", count_bounded)
+    monkeypatch.setattr(worker_module.Worker, "_produce", produce)
     worker_a = make_worker(harness, worker_lease_seconds=60)
     task_a = asyncio.create_task(worker_a.run_one("A"))
 
@@ -182,14 +182,14 @@ async def test_an_export_deleted_while_processing_leaves_no_file(
     )
     gate = asyncio.Event()
     reached = asyncio.Event()
-    real_count = worker_module.count_bounded
+    real_produce = worker_module.Worker._produce
 
-    async def count_bounded(*args: Any, **kwargs: Any) -> int:
+    async def produce(self: Any, *args: Any, **kwargs: Any) -> Any:
         reached.set()
         await gate.wait()
-        return await real_count(*args, **kwargs)
+        return await real_produce(self, *args, **kwargs)
 
-    monkeypatch.setattr(worker_module, "count_bounded", count_bounded)
+    monkeypatch.setattr(worker_module.Worker, "_produce", produce)
     task = asyncio.create_task(make_worker(harness).run_one("A"))
     await asyncio.wait_for(reached.wait(), 10)
     response = await harness.client.delete(f"/data-exports/{body['id']}", headers=tenant.headers)

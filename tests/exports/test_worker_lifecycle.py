@@ -42,7 +42,7 @@ async def test_export_walks_through_every_status_to_completed(
 
     # Watch the export through REST at the moments the worker claims it and starts producing.
     seen: list[tuple[str, str]] = []
-    real_claim, real_count = worker_module.claim_next, worker_module.count_bounded
+    real_claim, real_produce = worker_module.claim_next, worker_module.Worker._produce
 
     async def status() -> str:
         return str((await fetch(harness, tenant, body["id"]))["status"])
@@ -51,12 +51,12 @@ async def test_export_walks_through_every_status_to_completed(
         seen.append(("before claim", await status()))
         return await real_claim(*args, **kwargs)
 
-    async def spy_count(*args: Any, **kwargs: Any) -> int:
+    async def spy_produce(self: Any, *args: Any, **kwargs: Any) -> Any:
         seen.append(("producing", await status()))
-        return await real_count(*args, **kwargs)
+        return await real_produce(self, *args, **kwargs)
 
     monkeypatch.setattr(worker_module, "claim_next", spy_claim)
-    monkeypatch.setattr(worker_module, "count_bounded", spy_count)
+    monkeypatch.setattr(worker_module.Worker, "_produce", spy_produce)
     worker = make_worker(harness)
     assert await worker.run_one("lifecycle-test") is True
     assert seen == [("before claim", "queued"), ("producing", "processing")]

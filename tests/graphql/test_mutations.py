@@ -13,7 +13,7 @@ from app.exports.worker import Worker
 from app.models import DataExport
 from app.settings import Settings
 from tests.conftest import Harness, Tenant, start_harness, with_settings
-from tests.graphql.conftest import count_exports, data, errors
+from tests.graphql.conftest import count_exports, data, errors, rest_body
 
 EXPORT_FIELDS = """
   id name resource format userId status scheduledTime
@@ -444,20 +444,22 @@ async def test_mutation_errors_are_not_graphql_errors(harness: Harness, tenant: 
     assert await count_exports(harness) == 0
 
 
+async def rest_create(harness: Harness, tenant: Tenant, **overrides: Any) -> str:
+    """An export made through REST, so these tests start from what a REST caller stored."""
+    response = await harness.client.post(
+        "/data-exports", json=rest_body(**overrides), headers=tenant.headers
+    )
+    assert response.status_code == 201, response.text
+    export_id: str = response.json()["id"]
+    return export_id
+
+
 async def test_changing_the_resource_resets_defaults_the_client_never_chose(
     harness: Harness, tenant: Tenant
 ) -> None:
-    created = await harness.client.post(
-        "/data-exports",
-        json={
-            "name": "x",
-            "resource": "transactions",
-            "format": "csv",
-            "dateRange": {"start": "yesterday", "end": "today"},
-        },
-        headers=tenant.headers,
+    export_id = await rest_create(
+        harness, tenant, resource="transactions", dateRange={"start": "yesterday", "end": "today"}
     )
-    export_id = created.json()["id"]
     moved = (
         await data(
             harness.client,
@@ -488,17 +490,9 @@ async def test_an_old_schedule_sent_back_unchanged_is_not_rejudged(
     harness: Harness, tenant: Tenant
 ) -> None:
     """The age limit on recurring.start applies to new schedules, not to one already held."""
-    created = await harness.client.post(
-        "/data-exports",
-        json={
-            "name": "x",
-            "resource": "customers",
-            "format": "csv",
-            "recurring": {"instruction": "FREQ=DAILY"},
-        },
-        headers=tenant.headers,
+    export_id = await rest_create(
+        harness, tenant, resource="customers", recurring={"instruction": "FREQ=DAILY"}
     )
-    export_id = created.json()["id"]
     old = {"instruction": "FREQ=DAILY", "start": "2019-01-01T00:00:00Z"}
     async with harness.session() as session:
         await session.execute(
