@@ -5,55 +5,64 @@ from __future__ import annotations
 from enum import Enum
 
 import strawberry
+from strawberry import enum_value
 
 
 @strawberry.enum(description="Export result format.")
 class ExportFormat(Enum):
-    CSV = "csv"
-    JSON = "json"
-    JSON_API = "json-api"
-    XML = "xml"
-    PDF = "pdf"
+    CSV = enum_value("csv", description="RFC 4180 comma-separated values with a header row.")
+    JSON = enum_value("json", description="One JSON array of objects.")
+    JSON_API = enum_value("json-api", description="A JSON:API document with a `data` array.")
+    XML = enum_value("xml", description="An XML document, one element per record.")
+    PDF = enum_value("pdf", description="A paginated table for people; capped in records.")
 
 
 @strawberry.enum(description="The type of resource being exported.")
 class ExportResource(Enum):
-    TRANSACTIONS = "transactions"
-    CUSTOMERS = "customers"
-    SUBSCRIPTIONS = "subscriptions"
-    INVOICES = "invoices"
-    INVOICE_ITEMS = "invoiceItems"
+    TRANSACTIONS = enum_value(
+        "transactions", description="Sales, authorizations, captures, refunds, voids, credits."
+    )
+    CUSTOMERS = enum_value("customers", description="Customers with their addresses.")
+    SUBSCRIPTIONS = enum_value("subscriptions", description="Recurring orders.")
+    INVOICES = enum_value("invoices", description="Invoices with their totals.")
+    INVOICE_ITEMS = enum_value("invoiceItems", description="The line items of invoices.")
 
 
 @strawberry.enum(description="Where an export is in its lifecycle.")
 class ExportStatus(Enum):
-    PENDING = strawberry.enum_value("pending", description="Waiting for its scheduledTime.")
-    QUEUED = strawberry.enum_value("queued", description="Due, waiting for a worker.")
-    PROCESSING = strawberry.enum_value("processing", description="A worker holds it.")
-    COMPLETED = strawberry.enum_value("completed", description="Its file is ready.")
-    FAILED = strawberry.enum_value("failed", description="Gave up; see failureReason.")
+    PENDING = enum_value("pending", description="Waiting for its scheduledTime.")
+    QUEUED = enum_value("queued", description="Due, waiting for a worker.")
+    PROCESSING = enum_value("processing", description="A worker holds it.")
+    COMPLETED = enum_value("completed", description="Its file is ready.")
+    FAILED = enum_value("failed", description="Gave up; see failureReason.")
 
 
 @strawberry.enum(description="Why an export failed.")
 class FailureReason(Enum):
-    RECORD_LIMIT_EXCEEDED = "record-limit-exceeded"
-    MAX_RETRIES_REACHED = "max-retries-reached"
+    RECORD_LIMIT_EXCEEDED = enum_value(
+        "record-limit-exceeded", description="More rows matched than the record limit allows."
+    )
+    MAX_RETRIES_REACHED = enum_value(
+        "max-retries-reached", description="Every attempt failed; the worker gave up."
+    )
 
 
 @strawberry.enum(description="How a resource field's values are typed.")
 class FieldKind(Enum):
-    STRING = "string"
-    INTEGER = "integer"
-    MONEY = "money"
-    BOOLEAN = "boolean"
-    DATETIME = "datetime"
+    STRING = enum_value("string", description="Text.")
+    INTEGER = enum_value("integer", description="A whole number.")
+    MONEY = enum_value("money", description="A decimal amount; its currency is another field.")
+    BOOLEAN = enum_value("boolean", description="true or false.")
+    DATETIME = enum_value("datetime", description="ISO 8601 in UTC, ending in `Z`.")
 
 
 @strawberry.enum(description="Machine-readable error codes for typed mutation errors.")
 class ErrorCode(Enum):
-    VALIDATION_FAILED = "validation-failed"
-    NOT_FOUND = "not-found"
-    FORBIDDEN = "forbidden"
-    CONFLICT = "conflict"
-    RATE_LIMITED = "rate-limited"
-    RECORD_LIMIT_EXCEEDED = "record-limit-exceeded"
+    VALIDATION_FAILED = enum_value("validation-failed", description="See the field errors.")
+    NOT_FOUND = enum_value("not-found", description="No such export in your organization.")
+    FORBIDDEN = enum_value("forbidden", description="The credentials may not do this.")
+    CONFLICT = enum_value("conflict", description="The export's state does not allow it.")
+    RATE_LIMITED = enum_value("rate-limited", description="Too many writes; retry later.")
+    RECORD_LIMIT_EXCEEDED = enum_value(
+        "record-limit-exceeded", description="More rows match than one export may hold."
+    )

@@ -32,7 +32,7 @@ from app.graphql.inputs import (
     create_body,
     update_body,
 )
-from app.graphql.queries import check_id
+from app.graphql.queries import ExportIdArg, check_id
 from app.graphql.types import DataExport
 from app.models import DataExport as DataExportRow
 from app.models import utcnow
@@ -118,7 +118,11 @@ async def _write(
 class Mutation:
     @strawberry.mutation(description="Request a new export (optionally with your own id).")
     async def create_data_export(
-        self, info: Info[Context, None], input: CreateDataExportInput
+        self,
+        info: Info[Context, None],
+        input: Annotated[
+            CreateDataExportInput, strawberry.argument(description="The export to create.")
+        ],
     ) -> DataExportResult:
         context = info.context
 
@@ -142,7 +146,12 @@ class Mutation:
         description="Change a pending export; omitted members keep their value (REST PUT rules)."
     )
     async def update_data_export(
-        self, info: Info[Context, None], id: strawberry.ID, input: UpdateDataExportInput
+        self,
+        info: Info[Context, None],
+        id: ExportIdArg,
+        input: Annotated[
+            UpdateDataExportInput, strawberry.argument(description="Only the fields to change.")
+        ],
     ) -> DataExportResult:
         context = info.context
 
@@ -162,7 +171,7 @@ class Mutation:
 
     @strawberry.mutation(description="Delete an export and its files.")
     async def delete_data_export(
-        self, info: Info[Context, None], id: strawberry.ID
+        self, info: Info[Context, None], id: ExportIdArg
     ) -> DeleteDataExportResult:
         context = info.context
         removed: list[str] = []

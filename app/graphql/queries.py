@@ -38,6 +38,7 @@ SortArg = Annotated[
     str | None, strawberry.argument(description="Comma list of fields, `-` for descending.")
 ]
 QArg = Annotated[str | None, strawberry.argument(description="Partial text search on name.")]
+ExportIdArg = Annotated[strawberry.ID, strawberry.argument(description="The export's id.")]
 
 
 def check_id(value: str, field: str = "id") -> str:
@@ -83,7 +84,7 @@ async def _list(
 @strawberry.type(description="Read data exports, users and the exportable resources.")
 class Query:
     @strawberry.field(description="One data export by id; null when it does not exist.")
-    async def data_export(self, info: Info[Context, None], id: strawberry.ID) -> DataExport | None:
+    async def data_export(self, info: Info[Context, None], id: ExportIdArg) -> DataExport | None:
         principal = await info.context.require("read")
         async with info.context.db() as session:
             row = await service.find_export(
@@ -144,7 +145,11 @@ class Query:
         )
 
     @strawberry.field(description="A user of the caller's organization; null when unknown.")
-    async def user(self, info: Info[Context, None], id: strawberry.ID) -> User | None:
+    async def user(
+        self,
+        info: Info[Context, None],
+        id: Annotated[strawberry.ID, strawberry.argument(description="The user's id.")],
+    ) -> User | None:
         principal = await info.context.require("read")
         user_id = check_id(str(id))
         async with info.context.db() as session:
@@ -171,7 +176,9 @@ class Query:
 
     @strawberry.field(description="One exportable resource with its fields.")
     async def export_resource(
-        self, info: Info[Context, None], name: ExportResource
+        self,
+        info: Info[Context, None],
+        name: Annotated[ExportResource, strawberry.argument(description="Which resource.")],
     ) -> ExportResourceInfo:
         await info.context.require("read")
-        return ExportResourceInfo.of(RESOURCES[name.value])
+        return ExportResourceInfo.of(RESOURCES[str(name.value)])

@@ -11,7 +11,7 @@ from strawberry.types import Info
 from app.errors import NotFound
 from app.exports import service
 from app.graphql.context import Context
-from app.graphql.queries import check_id
+from app.graphql.queries import ExportIdArg, check_id
 from app.graphql.types import DataExport
 
 POLL_SECONDS = 1.0
@@ -26,7 +26,7 @@ class Subscription:
         "(recurring exports: until the socket closes or an hour passes)."
     )
     async def data_export_updates(
-        self, info: Info[Context, None], id: strawberry.ID
+        self, info: Info[Context, None], id: ExportIdArg
     ) -> AsyncGenerator[DataExport, None]:
         context = info.context
         principal = await context.require("read")

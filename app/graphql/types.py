@@ -108,7 +108,14 @@ class ExportFile:
         description="A fresh signed download URL that works without credentials until it "
         f"expires; ttlSeconds between {MIN_LINK_TTL} and {MAX_LINK_TTL}."
     )
-    def download_url(self, info: Info[Context, None], ttl_seconds: int | None = None) -> str:
+    def download_url(
+        self,
+        info: Info[Context, None],
+        ttl_seconds: Annotated[
+            int | None,
+            strawberry.argument(description="Seconds until it expires; default SIGNED_LINK_TTL."),
+        ] = None,
+    ) -> str:
         from app.errors import Invalid
 
         ttl = info.context.settings.signed_link_ttl_seconds if ttl_seconds is None else ttl_seconds

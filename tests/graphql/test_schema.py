@@ -33,7 +33,7 @@ def _own_types() -> list[dict[str, Any]]:
     return [t for t in _introspect()["types"] if not t["name"].startswith("__")]
 
 
-def test_every_type_and_field_has_a_description() -> None:
+def test_every_type_field_argument_and_enum_value_has_a_description() -> None:
     missing: list[str] = []
     for kind in _own_types():
         name = kind["name"]
@@ -45,6 +45,13 @@ def test_every_type_and_field_has_a_description() -> None:
         for member in kind.get("inputFields") or []:
             if not (member["description"] or "").strip():
                 missing.append(f"input field {name}.{member['name']}")
+        for member in kind.get("enumValues") or []:
+            if not (member["description"] or "").strip():
+                missing.append(f"enum value {name}.{member['name']}")
+        for field in kind.get("fields") or []:
+            for argument in field["args"]:
+                if not (argument["description"] or "").strip():
+                    missing.append(f"argument {name}.{field['name']}({argument['name']})")
     assert missing == []
 
 
