@@ -18,6 +18,7 @@ from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.http import GraphQLHTTPResponse
+from strawberry.schema.exceptions import InvalidOperationTypeError
 from strawberry.types import ExecutionResult
 from strawberry.types.unset import UnsetType
 
@@ -42,6 +43,18 @@ def _linker(settings: Settings, scope_holder: Request | WebSocket) -> Linker:
     return Linker(base, settings.signing_secret, settings.signed_link_ttl_seconds)
 
 
+def _transport_error(exc: HTTPException) -> JSONResponse:
+    """A JSON body for what Strawberry rejects before execution. A mutation over GET is a 405
+    with `Allow: POST`, as the GraphQL-over-HTTP spec asks; Strawberry says 400."""
+    status = exc.status_code
+    if isinstance(exc.__cause__, InvalidOperationTypeError):
+        status = 405
+    if status == 405:
+        body = _error_body(exc.reason, "METHOD_NOT_ALLOWED")
+        return JSONResponse(body, status_code=405, headers={"Allow": "POST"})
+    return JSONResponse(_error_body(exc.reason, "BAD_REQUEST"), status_code=status)
+
+
 class GatewayGraphQL(GraphQL[Context, None]):
     def __init__(self, settings: Settings) -> None:
         super().__init__(build_schema(settings), graphql_ide=None, allow_queries_via_get=True)
@@ -59,8 +72,7 @@ class GatewayGraphQL(GraphQL[Context, None]):
                 async with asyncio.timeout(self.settings.graphql_timeout_seconds):
                     response = await self.run(request)
             except HTTPException as exc:
-                code = "METHOD_NOT_ALLOWED" if exc.status_code == 405 else "BAD_REQUEST"
-                response = JSONResponse(_error_body(exc.reason, code), status_code=exc.status_code)
+                response = _transport_error(exc)
             except TimeoutError:
                 response = JSONResponse(
                     _error_body("The operation took too long and was stopped.", "TIMEOUT"),

@@ -136,10 +136,12 @@ async def test_mutations_over_get_are_refused(harness: Harness, tenant: Tenant) 
     response = await harness.client.get(
         "/graphql", params={"query": mutation}, headers=tenant.headers
     )
-    assert response.status_code in (400, 405), response.text
+    assert response.status_code == 405, response.text
+    assert response.headers["allow"] == "POST"
     body = response.json()
     assert body["data"] is None
     assert "mutation" in body["errors"][0]["message"].lower()
+    assert body["errors"][0]["extensions"]["code"] == "METHOD_NOT_ALLOWED"
     assert await count_exports(harness) == 0
 
     # Queries over GET work (same credentials).
@@ -356,3 +358,14 @@ async def test_repeated_operations_are_validated_once(harness: Harness, tenant: 
     for _ in range(2):
         (error,) = await errors(harness.client, aliases(16), tenant.headers)
         assert "16 aliases" in error["message"]
+
+
+@pytest.mark.parametrize("method", ["PUT", "PATCH", "DELETE"])
+async def test_other_methods_get_a_json_405(harness: Harness, tenant: Tenant, method: str) -> None:
+    response = await harness.client.request(
+        method, "/graphql", json={"query": "{ viewer { organizationId } }"}, headers=tenant.headers
+    )
+    assert response.status_code == 405, response.text
+    assert "POST" in response.headers["allow"]
+    assert response.headers["content-type"].startswith(("application/json", "application/problem"))
+    assert response.json()
