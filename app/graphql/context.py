@@ -61,6 +61,11 @@ class Context:
         async with self._lock:
             try:
                 yield self.session
+            except asyncio.CancelledError:
+                # A statement cut off by a timeout leaves its connection in an unknown state;
+                # a WebSocket keeps using this session, so it starts over on a fresh one.
+                await self.session.invalidate()
+                raise
             except Exception:
                 await self.session.rollback()
                 raise

@@ -1,6 +1,6 @@
 """The `/graphql` endpoint: Strawberry's ASGI view with one database session per request (per
 connection for WebSockets), credentials from headers or `connection_init`, a per-operation
-timeout, and JSON error bodies for everything the transport rejects."""
+timeout (HTTP and WebSocket), and JSON error bodies for everything the transport rejects."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.http import GraphQLHTTPResponse
 from strawberry.schema.exceptions import InvalidOperationTypeError
+from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.types import ExecutionResult
 from strawberry.types.unset import UnsetType
 
@@ -27,6 +28,7 @@ from app.exports.links import Linker
 from app.graphql.context import Context
 from app.graphql.ide import ide_routes, with_ide
 from app.graphql.schema import build_schema
+from app.graphql.websocket import TimedTransportWSHandler
 from app.settings import Settings
 
 SESSION_KEY = "graphql_session"
@@ -56,8 +58,16 @@ def _transport_error(exc: HTTPException) -> JSONResponse:
 
 
 class GatewayGraphQL(GraphQL[Context, None]):
+    # Only graphql-transport-ws: the legacy graphql-ws protocol is deprecated by its authors.
+    graphql_transport_ws_handler_class = TimedTransportWSHandler
+
     def __init__(self, settings: Settings) -> None:
-        super().__init__(build_schema(settings), graphql_ide=None, allow_queries_via_get=True)
+        super().__init__(
+            build_schema(settings),
+            graphql_ide=None,
+            allow_queries_via_get=True,
+            subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,),
+        )
         self.settings = settings
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

@@ -19,7 +19,7 @@ from app.exports.worker import Worker
 from app.graphql import subscriptions
 from app.main import create_app
 from app.settings import Settings
-from tests.conftest import Harness, Tenant
+from tests.conftest import Harness, Tenant, with_settings
 from tests.graphql.browser import serve_asgi
 from tests.graphql.conftest import rest_body
 
@@ -287,3 +287,73 @@ async def test_each_operation_on_a_socket_reads_fresh_data(
         assert after["status"] == "COMPLETED"
         assert len(after["files"]) == 1
         assert after["file"] == after["files"][0]
+
+
+@pytest.fixture
+def impatient_server(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """The real app with a 0.3 s operation timeout."""
+    monkeypatch.setattr(subscriptions, "POLL_SECONDS", 0.05)
+    app = create_app(with_settings(settings, graphql_timeout_seconds=0.3))
+    with serve_asgi(app) as base_url:
+        yield base_url.replace("http://", "ws://") + "/graphql"
+
+
+async def test_a_slow_query_over_websocket_times_out_and_the_socket_recovers(
+    impatient_server: str, harness: Harness, tenant: Tenant, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await harness.client.post("/data-exports", json=rest_body(), headers=tenant.headers)
+    real_list_exports = service.list_exports
+
+    async def slow(*args: Any, **kwargs: Any) -> Any:
+        await asyncio.sleep(30)
+
+    monkeypatch.setattr(service, "list_exports", slow)
+    async for ws in _open(impatient_server, {"REB-APIKEY": tenant.key}):
+        assert await _recv(ws) == {"type": "connection_ack"}
+        started = time.monotonic()
+        await _subscribe(ws, "slow", "{ dataExports { total } }")
+        message = await _recv(ws)
+        assert time.monotonic() - started < 5
+        assert message["type"] == "next", message
+        assert message["payload"]["data"] is None
+        assert [e["extensions"]["code"] for e in message["payload"]["errors"]] == ["TIMEOUT"]
+        assert await _recv(ws) == {"id": "slow", "type": "complete"}
+
+        # The same connection (and its database session) serves the next operation.
+        monkeypatch.setattr(service, "list_exports", real_list_exports)
+        await _subscribe(ws, "fast", "{ dataExports { total } }")
+        assert (await _recv(ws))["payload"] == {"data": {"dataExports": {"total": 1}}}
+
+
+async def test_subscriptions_outlive_the_operation_timeout(
+    impatient_server: str, harness: Harness, tenant: Tenant
+) -> None:
+    created = await harness.client.post(
+        "/data-exports", json=rest_body(resource="customers"), headers=tenant.headers
+    )
+    export_id = created.json()["id"]
+    query = "subscription($id: ID!) { dataExportUpdates(id: $id) { status } }"
+    async for ws in _open(impatient_server, {"REB-APIKEY": tenant.key}):
+        assert await _recv(ws) == {"type": "connection_ack"}
+        await _subscribe(ws, "s", query, {"id": export_id})
+        first = await _recv(ws)
+        assert first["payload"]["data"]["dataExportUpdates"] == {"status": "PENDING"}
+        await asyncio.sleep(1.0)  # more than three timeouts pass
+
+        worker = Worker(harness.settings, harness.app.state.sessionmaker, harness.app.state.storage)
+        await worker.run(once=True)
+        statuses = []
+        while (message := await _recv(ws))["type"] == "next":
+            statuses.append(message["payload"]["data"]["dataExportUpdates"]["status"])
+        assert message == {"id": "s", "type": "complete"}
+        assert statuses[-1] == "COMPLETED"
+
+
+async def test_the_legacy_graphql_ws_protocol_is_refused_with_4406(server: str) -> None:
+    """Only graphql-transport-ws is spoken (the one the operation timeout covers)."""
+    async with connect(server, subprotocols=["graphql-ws"], open_timeout=TIMEOUT) as ws:
+        assert ws.subprotocol is None
+        with pytest.raises(ConnectionClosed) as closed:
+            await _recv(ws)
+    assert closed.value.rcvd is not None
+    assert closed.value.rcvd.code == 4406
