@@ -9,6 +9,7 @@ import os
 import shutil
 import subprocess
 import sys
+import types
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, replace
@@ -186,6 +187,21 @@ def client(harness: Harness) -> httpx.AsyncClient:
 
 def with_settings(settings: Settings, **changes: Any) -> Settings:
     return replace(settings, **changes)
+
+
+RATE_LIMIT_CLOCK = 1_800_001_234.0
+"""A fixed wall clock for the rate limiter, mid-window for 600 s and 3600 s windows alike.
+
+Windows are aligned to the epoch (`now - now % window`), so with the real clock a test whose
+writes straddle a boundary (the top of a UTC hour, or every tenth minute) starts a fresh
+window half-way and sees a 201 where it expects a 429."""
+
+
+def freeze_rate_limit_clock(monkeypatch: pytest.MonkeyPatch) -> float:
+    from app.exports import ratelimit
+
+    monkeypatch.setattr(ratelimit, "time", types.SimpleNamespace(time=lambda: RATE_LIMIT_CLOCK))
+    return RATE_LIMIT_CLOCK
 
 
 async def add_user(harness: Harness, organization_id: str, email: str) -> User:

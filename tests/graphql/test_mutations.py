@@ -12,7 +12,7 @@ from sqlalchemy import update
 from app.exports.worker import Worker
 from app.models import DataExport
 from app.settings import Settings
-from tests.conftest import Harness, Tenant, start_harness, with_settings
+from tests.conftest import Harness, Tenant, freeze_rate_limit_clock, start_harness, with_settings
 from tests.graphql.conftest import count_exports, data, errors, rest_body
 
 EXPORT_FIELDS = """
@@ -60,7 +60,7 @@ FULL_INPUT: dict[str, Any] = {
     "dateRange": {"start": "first day of last month midnight", "end": "today"},
     "emailNotification": ["ops@example.com", "cfo@example.com"],
     "fields": ["id", "amount", "billingAddress/country"],
-    "recurring": {"instruction": "FREQ=WEEKLY;BYDAY=MO", "start": "2035-01-01T06:00:00Z"},
+    "recurring": {"instruction": "FREQ=WEEKLY;BYDAY=MO", "start": "2091-01-01T06:00:00Z"},
 }
 
 
@@ -83,7 +83,7 @@ async def test_create_without_client_id(harness: Harness, tenant: Tenant) -> Non
     assert node["emailNotification"] == FULL_INPUT["emailNotification"]
     assert node["fields"] == FULL_INPUT["fields"]
     assert node["recurring"] == FULL_INPUT["recurring"]
-    assert node["scheduledTime"] == "2035-01-01T06:00:00Z"
+    assert node["scheduledTime"] == "2091-01-01T06:00:00Z"  # a future start is the first run
 
     rest = await harness.client.get(f"/data-exports/{node['id']}", headers=tenant.headers)
     assert rest.status_code == 200
@@ -369,7 +369,8 @@ async def test_unauthenticated_mutation_is_http_401(harness: Harness) -> None:
 
 
 @pytest.fixture
-async def limited(settings: Settings) -> AsyncIterator[Harness]:
+async def limited(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Harness]:
+    freeze_rate_limit_clock(monkeypatch)  # the three writes must share one 600 s window
     async for h in start_harness(with_settings(settings, rate_limit_writes=2)):
         yield h
 

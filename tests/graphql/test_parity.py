@@ -128,7 +128,7 @@ async def _seed(harness: Harness, tenant: Tenant) -> None:
                 name="Weekly",
                 resource="invoiceItems",
                 format="json-api",
-                recurring={"instruction": "RRULE:FREQ=WEEKLY;BYDAY=FR", "start": "2040-05-05"},
+                recurring={"instruction": "RRULE:FREQ=WEEKLY;BYDAY=FR", "start": "2090-05-05"},
                 dateRange={"start": "last monday", "end": "today", "field": "createdTime"},
             ),
         ),

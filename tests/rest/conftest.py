@@ -25,7 +25,7 @@ from app.models import (
     utcnow,
 )
 from app.settings import Settings
-from tests.conftest import Harness, Tenant, start_harness, with_settings
+from tests.conftest import Harness, Tenant, freeze_rate_limit_clock, start_harness, with_settings
 
 PROBLEM_JSON = "application/problem+json"
 ISO_Z = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$")
@@ -185,8 +185,10 @@ async def _custom(settings: Settings, **changes: Any) -> AsyncIterator[Harness]:
 
 
 @pytest.fixture
-async def limited(settings: Settings) -> AsyncIterator[Harness]:
-    """A harness allowing 3 writes per (long) window, so the 4th is a 429."""
+async def limited(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Harness]:
+    """A harness allowing 3 writes per (long) window, so the 4th is a 429; the limiter's clock
+    is frozen so the writes never straddle a window boundary."""
+    freeze_rate_limit_clock(monkeypatch)
     async for h in _custom(settings, rate_limit_writes=3, rate_limit_window_seconds=3600):
         yield h
 
