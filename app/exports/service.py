@@ -8,8 +8,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import Result, delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -62,20 +63,23 @@ def _scheduled_time(spec: ExportSpec, now: datetime) -> datetime:
     return first_run(parse_iso_datetime(spec.recurring["start"]), now)
 
 
-def _apply(export: DataExport, spec: ExportSpec, now: datetime) -> None:
-    export.name = spec.name
-    export.resource = spec.resource
-    export.format = spec.format
-    export.arguments = dict(spec.arguments)
-    export.date_range = dict(spec.date_range) if spec.date_range else None
-    export.email_notification = list(spec.email_notification)
-    export.fields = list(spec.fields)
-    export.recurring = dict(spec.recurring) if spec.recurring else None
-    export.scheduled_time = _scheduled_time(spec, now)
-    export.status = PENDING
-    export.updated_time = now
-    export.attempts = 0
-    export.not_before = None
+def _request_values(spec: ExportSpec, now: datetime) -> dict[str, Any]:
+    """The columns a create or a replace sets from the request; a replace starts over."""
+    return {
+        "name": spec.name,
+        "resource": spec.resource,
+        "format": spec.format,
+        "arguments": dict(spec.arguments),
+        "date_range": dict(spec.date_range) if spec.date_range else None,
+        "email_notification": list(spec.email_notification),
+        "fields": list(spec.fields),
+        "recurring": dict(spec.recurring) if spec.recurring else None,
+        "scheduled_time": _scheduled_time(spec, now),
+        "status": PENDING,
+        "updated_time": now,
+        "attempts": 0,
+        "not_before": None,
+    }
 
 
 async def find_export(
@@ -117,8 +121,8 @@ async def create_export(
         file_id=None,
         record_count=None,
         failure_reason=None,
+        **_request_values(spec, now),
     )
-    _apply(export, spec, now)
     session.add(export)
     try:
         await session.flush()
@@ -141,23 +145,48 @@ def ensure_modifiable(export: DataExport) -> None:
 async def replace_export(
     session: AsyncSession, *, export: DataExport, spec: ExportSpec, now: datetime | None = None
 ) -> DataExport:
+    """Replace a pending export's request. The write is conditional on the row still being
+    pending, so a worker's claim or a concurrent delete since it was read is a 409, never a
+    lost claim or a 500."""
     ensure_modifiable(export)
-    _apply(export, spec, now or utcnow())
-    await session.flush()
+    result = await session.execute(
+        update(DataExport)
+        .where(DataExport.pk == export.pk, DataExport.status == PENDING)
+        .values(**_request_values(spec, now or utcnow()))
+        .execution_options(synchronize_session=False)
+    )
+    if _rowcount(result) != 1:
+        status = await session.scalar(select(DataExport.status).where(DataExport.pk == export.pk))
+        if status is None:
+            raise Conflict("The data export was deleted while this request changed it.")
+        export.status = status
+        ensure_modifiable(export)
+    await session.refresh(export)
     return export
 
 
 async def delete_export(session: AsyncSession, *, export: DataExport) -> list[str]:
-    """Delete the export and its file rows; returns the storage keys to remove afterwards."""
+    """Delete the export and its file rows; returns the storage keys to remove afterwards.
+    Of concurrent deletes of one export, one succeeds and the others find nothing (404)."""
     keys = list(
         await session.scalars(
             select(ExportFile.storage_key).where(ExportFile.export_pk == export.pk)
         )
     )
     await session.execute(delete(ExportFile).where(ExportFile.export_pk == export.pk))
-    await session.delete(export)
-    await session.flush()
+    result = await session.execute(
+        delete(DataExport)
+        .where(DataExport.pk == export.pk)
+        .execution_options(synchronize_session=False)
+    )
+    if _rowcount(result) != 1:
+        raise NotFound(f"Data export {export.id!r} was not found.")
+    session.expunge(export)
     return keys
+
+
+def _rowcount(result: Result[Any]) -> int:
+    return int(getattr(result, "rowcount", 0))
 
 
 async def list_exports(
