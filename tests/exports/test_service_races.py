@@ -75,9 +75,7 @@ async def test_of_two_deletes_working_from_one_read_the_second_finds_nothing(
         await session.rollback()
 
 
-async def test_concurrent_put_and_delete_never_answer_5xx(
-    harness: Harness, tenant: Tenant
-) -> None:
+async def test_concurrent_put_and_delete_never_answer_5xx(harness: Harness, tenant: Tenant) -> None:
     client = harness.client
     headers = tenant.headers
     for n in range(15):
