@@ -18,7 +18,12 @@ from app.errors import Conflict, FieldError, Invalid, NotFound
 from app.exports.query import QueryError, parse_filter, parse_sort, q_clause
 from app.exports.resources import export_query_fields
 from app.exports.schedule import first_run
-from app.exports.validation import UNSTORABLE_MESSAGE, ExportSpec, has_unstorable_text
+from app.exports.validation import (
+    MAX_QUERY_TEXT,
+    UNSTORABLE_MESSAGE,
+    ExportSpec,
+    has_unstorable_text,
+)
 from app.ids import new_id
 from app.models import DataExport, ExportFile, utcnow
 from app.timefmt import parse_iso_datetime
@@ -201,6 +206,8 @@ async def list_exports(
 ) -> Page:
     limit, offset = check_bounds(limit, offset)
     for name, text in (("filter", filter), ("sort", sort), ("q", q)):
+        if text and len(text) > MAX_QUERY_TEXT:  # also keeps the SQL expression tree shallow
+            raise Invalid.one(name, f"Must be at most {MAX_QUERY_TEXT} characters.")
         if text and has_unstorable_text(text):
             raise Invalid.one(name, UNSTORABLE_MESSAGE)
     fields = export_query_fields()
