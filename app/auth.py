@@ -141,7 +141,9 @@ async def _authenticate_jwt(session: AsyncSession, token: str, settings: Setting
             algorithms=[settings.jwt_algorithm],
             audience=settings.jwt_audience,
             issuer=settings.jwt_issuer,
-            options={"require": ["exp", "sub", "org"]},
+            leeway=settings.jwt_leeway_seconds,
+            # Identity providers put `aud` in every token: it is checked only when configured.
+            options={"require": ["exp", "sub", "org"], "verify_aud": bool(settings.jwt_audience)},
         )
     except jwt.ExpiredSignatureError:
         raise Unauthorized("Invalid credentials: the token has expired.") from None

@@ -82,6 +82,7 @@ class Settings:
     jwt_public_key: str | None = None
     jwt_audience: str | None = None
     jwt_issuer: str | None = None
+    jwt_leeway_seconds: int = 30
 
     rate_limit_writes: int = 3000
     rate_limit_window_seconds: int = 600
@@ -162,6 +163,7 @@ class Settings:
             jwt_public_key=public_key,
             jwt_audience=env.get("JWT_AUDIENCE") or None,
             jwt_issuer=env.get("JWT_ISSUER") or None,
+            jwt_leeway_seconds=_int(env, "JWT_LEEWAY_SECONDS", 30, minimum=0),
             rate_limit_writes=_int(env, "RATE_LIMIT_WRITES", 3000, minimum=1),
             rate_limit_window_seconds=_int(env, "RATE_LIMIT_WINDOW_SECONDS", 600, minimum=1),
             worker_mode=_choice(env, "WORKER_MODE", "inprocess", {"inprocess", "off"}),

@@ -229,7 +229,7 @@ async def test_bad_jwts_are_401(harness: Harness, tenant: Tenant, case: str) -> 
 
 
 async def test_expired_token_says_so(harness: Harness, tenant: Tenant) -> None:
-    token = hs256(claims(tenant, exp=int(time.time()) - 5))
+    token = hs256(claims(tenant, exp=int(time.time()) - 120))
     response = await harness.client.get("/data-exports", headers=bearer(token))
     assert_401(response)
     assert "expired" in response.json()["detail"]
@@ -247,7 +247,7 @@ async def test_bearer_wins_when_both_headers_are_sent(harness: Harness, tenant: 
     # A bad Bearer is not rescued by a good key.
     rejected = {**tenant.headers, **bearer("garbage")}
     assert_401(await harness.client.get("/data-exports", headers=rejected))
-    expired = {**tenant.headers, **bearer(hs256(claims(tenant, exp=int(time.time()) - 5)))}
+    expired = {**tenant.headers, **bearer(hs256(claims(tenant, exp=int(time.time()) - 120)))}
     assert_401(await harness.client.get("/data-exports", headers=expired))
 
 
@@ -256,6 +256,36 @@ async def test_jwt_is_refused_when_not_configured(settings: Settings) -> None:
         tenant = await h.tenant("acme")
         assert_401(await h.client.get("/data-exports", headers=bearer(hs256(claims(tenant)))))
         assert (await h.client.get("/data-exports", headers=tenant.headers)).status_code == 200
+
+
+async def test_audience_and_issuer_are_ignored_when_not_configured(
+    harness: Harness, tenant: Tenant
+) -> None:
+    for extra in ({"aud": "some-api"}, {"aud": ["a", "b"]}, {"iss": "https://idp.test/"}):
+        token = hs256(claims(tenant, **extra))
+        response = await harness.client.get("/data-exports", headers=bearer(token))
+        assert response.status_code == 200, (extra, response.text)
+
+
+async def test_clocks_may_differ_by_the_leeway_and_no_more(
+    harness: Harness, tenant: Tenant
+) -> None:
+    leeway = harness.settings.jwt_leeway_seconds
+    assert leeway == 30
+    now = int(time.time())
+    within = [
+        {"iat": now + leeway // 2},
+        {"nbf": now + leeway // 2},
+        {"exp": now - leeway // 2},
+    ]
+    for changes in within:
+        token = hs256(claims(tenant, **changes))
+        response = await harness.client.get("/data-exports", headers=bearer(token))
+        assert response.status_code == 200, (changes, response.text)
+    beyond = [{"iat": now + leeway * 4}, {"nbf": now + leeway * 4}, {"exp": now - leeway * 4}]
+    for changes in beyond:
+        token = hs256(claims(tenant, **changes))
+        assert_401(await harness.client.get("/data-exports", headers=bearer(token)))
 
 
 async def test_audience_and_issuer_are_checked_when_configured(settings: Settings) -> None:
