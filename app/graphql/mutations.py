@@ -129,7 +129,8 @@ class Mutation:
         async def create(session: AsyncSession, principal: Principal) -> DataExport:
             export_id = check_id(str(input.id)) if input.id is not None else None
             await _count_write(context, principal)
-            spec = validate_export(create_body(input), now=utcnow())
+            now = utcnow()  # one clock read: a default recurring.start equals createdTime
+            spec = validate_export(create_body(input), now=now)
             await _check_limit(context, principal, spec)
             row = await service.create_export(
                 session,
@@ -137,6 +138,7 @@ class Mutation:
                 user_id=principal.user_id,
                 spec=spec,
                 export_id=export_id,
+                now=now,
             )
             return DataExport.of(row)
 
@@ -160,12 +162,14 @@ class Mutation:
                 session, organization_id=principal.organization_id, export_id=check_id(str(id))
             )
             await _count_write(context, principal)
+            now = utcnow()
             spec = validate_export(
-                update_body(stored_body(row), input), now=utcnow(), stored_recurring=row.recurring
+                update_body(stored_body(row), input), now=now, stored_recurring=row.recurring
             )
             await _check_limit(context, principal, spec)  # a 422 comes before a 409 (spec §3)
             service.ensure_modifiable(row)
-            return DataExport.of(await service.replace_export(session, export=row, spec=spec))
+            replaced = await service.replace_export(session, export=row, spec=spec, now=now)
+            return DataExport.of(replaced)
 
         return await _write(context, update)
 

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
 
 import strawberry
 from graphql import GraphQLError
@@ -23,10 +24,12 @@ from strawberry.extensions import (
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 from strawberry.types.execution import StreamExecutionResult
+from strawberry.types.graphql import OperationType
 
 from app.errors import DomainError
 from app.graphql.errors import graphql_error
 from app.graphql.mutations import Mutation
+from app.graphql.operation import RULES, OperationContext
 from app.graphql.queries import Query
 from app.graphql.scalars import SCALARS
 from app.graphql.subscriptions import Subscription
@@ -88,6 +91,28 @@ class GatewaySchema(strawberry.Schema):
         self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
     ) -> None:
         """Expected errors are the client's business; ErrorPolicy logs the unexpected ones."""
+
+    def _create_execution_context(  # Strawberry's, for OperationContext and its rules
+        self,
+        query: str | None,
+        allowed_operation_types: Iterable[OperationType],
+        variable_values: dict[str, Any] | None = None,
+        context_value: Any | None = None,
+        root_value: Any | None = None,
+        operation_name: str | None = None,
+        operation_extensions: dict[str, Any] | None = None,
+    ) -> ExecutionContext:
+        return OperationContext(
+            query=query,
+            schema=self,
+            allowed_operations=allowed_operation_types,
+            context=context_value,
+            root_value=root_value,
+            variables=variable_values,
+            provided_operation_name=operation_name,
+            operation_extensions=operation_extensions,
+            validation_rules=RULES,
+        )
 
 
 def build_schema(settings: Settings | None = None) -> strawberry.Schema:

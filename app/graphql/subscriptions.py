@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncGenerator
+from contextlib import aclosing
 
 import strawberry
+from graphql import located_error
 from strawberry.types import Info
 
 from app.errors import NotFound
@@ -28,26 +30,38 @@ class Subscription:
     async def data_export_updates(
         self, info: Info[Context, None], id: ExportIdArg
     ) -> AsyncGenerator[DataExport, None]:
-        context = info.context
-        principal = await context.require("read")
-        export_id = check_id(str(id))
-        sessionmaker = context.request.app.state.sessionmaker
-        last: tuple[str, object] | None = None
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + MAX_WATCH_SECONDS
-        while loop.time() < deadline:
-            async with sessionmaker() as session:
-                row = await service.find_export(
-                    session, organization_id=principal.organization_id, export_id=export_id
-                )
-            if row is None:
-                if last is None:
-                    raise NotFound(f"Data export {export_id!r} was not found.")
+        """graphql-core locates (`path`, `locations`) the errors of every resolver but this
+        stream's, which it passes on bare: locate them here, so they read as over HTTP."""
+        try:
+            async with aclosing(_watch(info.context, str(id))) as updates:
+                async for export in updates:
+                    yield export
+        except Exception as error:
+            # Strawberry's Info does not expose the field's nodes; graphql-core's info does.
+            nodes = info._raw_info.field_nodes
+            raise located_error(error, nodes, info.path.as_list()) from error
+
+
+async def _watch(context: Context, id: str) -> AsyncGenerator[DataExport, None]:
+    principal = await context.require("read")
+    export_id = check_id(id)
+    sessionmaker = context.request.app.state.sessionmaker
+    last: tuple[str, object] | None = None
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + MAX_WATCH_SECONDS
+    while loop.time() < deadline:
+        async with sessionmaker() as session:
+            row = await service.find_export(
+                session, organization_id=principal.organization_id, export_id=export_id
+            )
+        if row is None:
+            if last is None:
+                raise NotFound(f"Data export {export_id!r} was not found.")
+            return
+        state = (row.status, row.updated_time)
+        if state != last:
+            last = state
+            yield DataExport.of(row)
+            if row.status in FINAL:
                 return
-            state = (row.status, row.updated_time)
-            if state != last:
-                last = state
-                yield DataExport.of(row)
-                if row.status in FINAL:
-                    return
-            await asyncio.sleep(POLL_SECONDS)
+        await asyncio.sleep(POLL_SECONDS)

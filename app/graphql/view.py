@@ -1,6 +1,7 @@
 """The `/graphql` endpoint: Strawberry's ASGI view with one database session per request (per
 connection for WebSockets), credentials from headers or `connection_init`, a per-operation
-timeout (HTTP and WebSocket), and JSON error bodies for everything the transport rejects."""
+timeout (HTTP and WebSocket), a request body limit, and JSON error bodies for everything the
+transport rejects."""
 
 from __future__ import annotations
 
@@ -10,14 +11,15 @@ from typing import Any
 
 from cross_web import HTTPException
 from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.datastructures import Headers
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route, WebSocketRoute
-from starlette.types import Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
-from strawberry.http import GraphQLHTTPResponse
+from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
 from strawberry.schema.exceptions import InvalidOperationTypeError
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.types import ExecutionResult
@@ -28,10 +30,12 @@ from app.exports.links import Linker
 from app.graphql.context import Context
 from app.graphql.ide import ide_routes, with_ide
 from app.graphql.schema import build_schema
-from app.graphql.websocket import TimedTransportWSHandler
-from app.settings import Settings
+from app.graphql.websocket import TimedTransportWSHandler, is_subscription
+from app.settings import MAX_BODY_BYTES, Settings
 
 SESSION_KEY = "graphql_session"
+SUBSCRIPTIONS_OVER_HTTP = "Subscriptions are served over WebSocket (graphql-transport-ws) only."
+TOO_LARGE = "The request body is larger than 1 MiB."
 
 
 def _error_body(message: str, code: str) -> dict[str, Any]:
@@ -45,16 +49,38 @@ def _linker(settings: Settings, scope_holder: Request | WebSocket) -> Linker:
     return Linker(base, settings.signing_secret, settings.signed_link_ttl_seconds)
 
 
+def _bounded(scope: Scope, receive: Receive) -> Receive:
+    """Refuse a body over MAX_BODY_BYTES before it is read: at once by its Content-Length, and
+    by counting while it streams, so a chunked body or a false Content-Length gets no further."""
+    declared = Headers(scope=scope).get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+        raise HTTPException(413, TOO_LARGE)
+    size = 0
+
+    async def receive_bounded() -> Message:
+        nonlocal size
+        message = await receive()
+        size += len(message.get("body", b""))
+        if size > MAX_BODY_BYTES:
+            raise HTTPException(413, TOO_LARGE)
+        return message
+
+    return receive_bounded
+
+
 def _transport_error(exc: HTTPException) -> JSONResponse:
-    """A JSON body for what Strawberry rejects before execution. A mutation over GET is a 405
-    with `Allow: POST`, as the GraphQL-over-HTTP spec asks; Strawberry says 400."""
+    """A JSON body for what Strawberry (or the body limit) rejects before execution. A mutation
+    over GET is a 405 with `Allow: POST`, as the GraphQL-over-HTTP spec asks; Strawberry says
+    400."""
     status = exc.status_code
-    if isinstance(exc.__cause__, InvalidOperationTypeError):
-        status = 405
+    cause = exc.__cause__
+    if isinstance(cause, InvalidOperationTypeError) and cause.operation_type.value == "mutation":
+        status = 405  # only a mutation over GET reaches here: POST allows every operation
     if status == 405:
         body = _error_body(exc.reason, "METHOD_NOT_ALLOWED")
         return JSONResponse(body, status_code=405, headers={"Allow": "POST"})
-    return JSONResponse(_error_body(exc.reason, "BAD_REQUEST"), status_code=status)
+    code = "PAYLOAD_TOO_LARGE" if status == 413 else "BAD_REQUEST"
+    return JSONResponse(_error_body(exc.reason, code), status_code=status)
 
 
 class GatewayGraphQL(GraphQL[Context, None]):
@@ -76,9 +102,9 @@ class GatewayGraphQL(GraphQL[Context, None]):
             if scope["type"] != "http":
                 await super().__call__(scope, receive, send)
                 return
-            request = Request(scope, receive)
             response: Response
             try:
+                request = Request(scope, _bounded(scope, receive))
                 async with asyncio.timeout(self.settings.graphql_timeout_seconds):
                     response = await self.run(request)
             except HTTPException as exc:
@@ -89,6 +115,24 @@ class GatewayGraphQL(GraphQL[Context, None]):
                     status_code=504,
                 )
             await response(scope, receive, send)
+
+    async def execute_single(  # Strawberry's signature
+        self,
+        request: Request,
+        request_adapter: Any,
+        sub_response: Response,
+        context: Context,
+        root_value: None,
+        request_data: GraphQLRequestData,
+    ) -> ExecutionResult:
+        """Subscriptions are served over WebSocket only: over HTTP Strawberry would run them as
+        multipart streams, which this gateway does not speak (a 400, not a masked 500)."""
+        query = request_data.query or ""
+        if "subscription" in query and is_subscription(query, request_data.operation_name):
+            raise HTTPException(400, SUBSCRIPTIONS_OVER_HTTP)
+        return await super().execute_single(
+            request, request_adapter, sub_response, context, root_value, request_data
+        )
 
     async def get_context(
         self, request: Request | WebSocket, response: Response | WebSocket

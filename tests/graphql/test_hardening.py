@@ -369,3 +369,23 @@ async def test_other_methods_get_a_json_405(harness: Harness, tenant: Tenant, me
     assert "POST" in response.headers["allow"]
     assert response.headers["content-type"].startswith(("application/json", "application/problem"))
     assert response.json()
+
+
+@pytest.mark.parametrize("method", ["GET", "POST"])
+async def test_subscriptions_over_http_are_a_400_pointing_at_websocket(
+    harness: Harness, tenant: Tenant, method: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    query = 'subscription { dataExportUpdates(id: "exp_x") { id } }'
+    for headers in (tenant.headers, {}):
+        if method == "GET":
+            response = await harness.client.get(
+                "/graphql", params={"query": query}, headers=headers
+            )
+        else:
+            response = await harness.client.post("/graphql", json={"query": query}, headers=headers)
+        assert response.status_code == 400, response.text
+        body = response.json()
+        assert body["data"] is None
+        assert "WebSocket" in body["errors"][0]["message"]
+        assert body["errors"][0]["extensions"]["code"] == "BAD_REQUEST"
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]

@@ -206,7 +206,11 @@ async def test_subscription_to_another_organizations_export_is_an_error(
         assert message["type"] == "next", message
         assert message["id"] == "s"
         assert message["payload"]["data"] is None
-        assert [e["extensions"]["code"] for e in message["payload"]["errors"]] == ["NOT_FOUND"]
+        (error,) = message["payload"]["errors"]
+        assert error["extensions"]["code"] == "NOT_FOUND"
+        # Located like any field error over HTTP.
+        assert error["path"] == ["dataExportUpdates"]
+        assert error["locations"] == [{"line": 1, "column": 26}]
         assert await _recv(ws) == {"id": "s", "type": "complete"}
 
 
@@ -227,11 +231,30 @@ async def test_unexpected_errors_are_masked_over_websocket(
             message = await _recv(ws)
             if message["type"] == "next":
                 seen[message["id"]] = message["payload"]
-        for payload in seen.values():
+        for op_id, payload in seen.items():
             assert "secret internals" not in json.dumps(payload)
             (error,) = payload["errors"]
             assert error["extensions"]["code"] == "INTERNAL_SERVER_ERROR"
             assert error["extensions"]["correlationId"] in error["message"]
+            assert error["path"] == [{"q": "dataExports", "s": "dataExportUpdates"}[op_id]]
+            assert error["locations"] == [{"line": 1, "column": {"q": 3, "s": 16}[op_id]}]
+
+
+async def test_several_operations_need_an_operation_name(
+    server: str, harness: Harness, tenant: Tenant
+) -> None:
+    document = "query A { a: __typename } query B { b: __typename }"
+    async for ws in _open(server, {"REB-APIKEY": tenant.key}):
+        assert await _recv(ws) == {"type": "connection_ack"}
+        await _subscribe(ws, "two", document)
+        message = await _recv(ws)
+        assert message["payload"] == {
+            "data": None,
+            "errors": [
+                {"message": "Must provide operation name if query contains multiple operations."}
+            ],
+        }
+        assert await _recv(ws) == {"id": "two", "type": "complete"}
 
 
 async def test_concurrent_operations_on_one_socket(
