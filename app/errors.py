@@ -42,6 +42,7 @@ class Invalid(DomainError):
     """Input that breaks the contract, with every offending field named."""
 
     def __init__(self, errors: list[FieldError], message: str | None = None) -> None:
+        errors = _first_per_field(errors)
         names = ", ".join(e.field for e in errors)
         super().__init__(message or f"Invalid input: check {names}.")
         self.errors = errors
@@ -51,6 +52,14 @@ class Invalid(DomainError):
         return cls([FieldError(field, message)])
 
 
+def _first_per_field(errors: list[FieldError]) -> list[FieldError]:
+    """A value can break several rules at once; the first one found is enough to fix it."""
+    first: dict[str, FieldError] = {}
+    for error in errors:
+        first.setdefault(error.field, error)
+    return list(first.values())
+
+
 class RecordLimitExceeded(DomainError):
     """An export would match more rows than the configured limit."""
 
@@ -58,6 +67,14 @@ class RecordLimitExceeded(DomainError):
         super().__init__(f"The export matches {matched} records, more than the limit of {maximum}.")
         self.matched = matched
         self.maximum = maximum
+        # Always the date range: the one input every export has (omitted, it means all time).
+        self.errors = [
+            FieldError(
+                "dateRange",
+                f"Matches {matched} records, more than {maximum}: narrow dateRange "
+                "or arguments.filter.",
+            )
+        ]
 
 
 class RateLimited(DomainError):

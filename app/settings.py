@@ -12,6 +12,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+MAX_BODY_BYTES = 1024 * 1024
+"""Request bodies over 1 MiB are a 413 on every surface (spec §3); not configurable."""
+
 
 class SettingsError(ValueError):
     """A setting is missing or malformed; the message names the variable."""

@@ -26,6 +26,22 @@ def signed_path(secret: str, file_id: str, ttl_seconds: int, *, now: float | Non
     return f"/files/{file_id}/signed?{query}"
 
 
+def link_parameters(query: str) -> tuple[str, str] | None:
+    """`(expires, signature)` from a link's raw query string, or None unless it holds exactly
+    those two, once each: with a repeat, whichever copy a parser keeps, a link carrying a bad
+    value beside a good one would pass, and an extra parameter is an altered link. No
+    percent-decoding: issued values never need it."""
+    values: dict[str, str] = {}
+    for part in query.split("&"):
+        name, separator, value = part.partition("=")
+        if not separator or name not in ("expires", "signature") or name in values:
+            return None
+        values[name] = value
+    if len(values) != 2:
+        return None
+    return values["expires"], values["signature"]
+
+
 def verify(
     secret: str,
     file_id: str,

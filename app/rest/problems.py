@@ -13,6 +13,7 @@ from starlette.responses import JSONResponse, Response
 from app.errors import (
     Conflict,
     DomainError,
+    FieldError,
     Forbidden,
     Invalid,
     NotFound,
@@ -34,6 +35,7 @@ _TITLES = {
     409: ("conflict", "Conflict"),
     413: ("payload-too-large", "Payload Too Large"),
     415: ("unsupported-media-type", "Unsupported Media Type"),
+    416: ("range-not-satisfiable", "Range Not Satisfiable"),
     422: ("validation-error", "Invalid Data"),
     429: ("too-many-requests", "Too Many Requests"),
     500: ("internal-error", "Internal Server Error"),
@@ -59,18 +61,19 @@ def problem(
     return JSONResponse(body, status_code=status, headers=headers, media_type=PROBLEM_JSON)
 
 
+def _invalid_fields(errors: list[FieldError]) -> list[dict[str, str]]:
+    return [{"field": e.field, "message": e.message} for e in errors]
+
+
 def from_domain(error: DomainError) -> JSONResponse:
     if isinstance(error, Invalid):
-        return problem(
-            422,
-            error.message,
-            invalidFields=[{"field": e.field, "message": e.message} for e in error.errors],
-        )
+        return problem(422, error.message, invalidFields=_invalid_fields(error.errors))
     if isinstance(error, RecordLimitExceeded):
         return problem(
             422,
             error.message,
             type_="data-export-limit-exceeded",
+            invalidFields=_invalid_fields(error.errors),
             matchedRecords=error.matched,
             maxRecords=error.maximum,
         )
@@ -91,6 +94,9 @@ def from_domain(error: DomainError) -> JSONResponse:
 
 async def handle_http_exception(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
+    allow = (exc.headers or {}).get("Allow")
+    if exc.status_code == 405 and request.method == "OPTIONS" and allow:
+        return options_response(allow)
     if exc.status_code == 404:
         detail = "No such route."
     elif exc.status_code == 405:
@@ -98,6 +104,13 @@ async def handle_http_exception(request: Request, exc: Exception) -> Response:
     else:
         detail = str(exc.detail)
     return problem(exc.status_code, detail, headers=dict(exc.headers or {}))
+
+
+def options_response(allow: str) -> Response:
+    """OPTIONS asks what the 405 of a route without it would tell (RFC 9110 §9.3.7): its
+    methods, as a 204 without a body or credentials."""
+    methods = sorted({m.strip() for m in allow.split(",")} | {"OPTIONS"})
+    return Response(status_code=204, headers={"Allow": ", ".join(methods)})
 
 
 async def handle_domain_error(request: Request, exc: Exception) -> Response:

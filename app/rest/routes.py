@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -12,8 +11,9 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
-from starlette.responses import FileResponse, JSONResponse, Response
-from starlette.routing import BaseRoute, Route
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Match, Route
+from starlette.types import Scope
 
 from app.auth import Principal, authenticate
 from app.errors import Conflict, DomainError, FieldError, Forbidden, Invalid, NotFound
@@ -21,17 +21,17 @@ from app.exports import service
 from app.exports.expand import load_files, load_users, parse_expand
 from app.exports.links import Linker
 from app.exports.ratelimit import RateState, consume_write
-from app.exports.signing import verify
+from app.exports.signing import link_parameters, verify
 from app.exports.source import check_record_limit
 from app.exports.storage import Storage
 from app.exports.validation import ExportSpec, validate_export
 from app.ids import is_valid_id
 from app.models import DataExport, ExportFile, User, utcnow
+from app.rest.body import PayloadTooLarge, read_json_object
+from app.rest.files import FileDownload
 from app.rest.problems import from_domain, problem
 from app.rest.serializers import export_json, user_json
 from app.settings import Settings
-
-MAX_BODY_BYTES = 1024 * 1024
 
 PREFIXES = (
     "/data-exports",
@@ -40,10 +40,6 @@ PREFIXES = (
     "/organizations/{organizationId}/experimental/data-exports",
     "/experimental/organizations/{organizationId}/data-exports",
 )
-
-
-class PayloadTooLarge(DomainError):
-    pass
 
 
 def settings_of(request: Request) -> Settings:
@@ -94,30 +90,6 @@ def _expand(request: Request) -> set[str]:
         return parse_expand(request.query_params.get("expand"))
     except ValueError as exc:
         raise Invalid.one("expand", str(exc)) from None
-
-
-async def _read_json_object(request: Request) -> dict[str, Any]:
-    declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
-        raise PayloadTooLarge("The request body is larger than 1 MiB.")
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > MAX_BODY_BYTES:
-            raise PayloadTooLarge("The request body is larger than 1 MiB.")
-        chunks.append(chunk)
-    try:
-        body = json.loads(b"".join(chunks))
-    except (ValueError, RecursionError):
-        raise Invalid.one("body", "Must be a JSON object.") from None
-    if not isinstance(body, dict):
-        raise Invalid.one("body", "Must be a JSON object.")
-    try:  # "\ud800" escapes decode to unpaired surrogates, which are not text (RFC 8259 §8.2)
-        json.dumps(body, ensure_ascii=False).encode()
-    except UnicodeEncodeError:
-        raise Invalid.one("body", "Must not contain unpaired surrogates.") from None
-    return body
 
 
 def _rate_headers(state: RateState) -> dict[str, str]:
@@ -225,7 +197,7 @@ async def create_export(request: Request) -> Response:
         expand = _expand(request)
         rate = await _consume(request, session, principal)
         now = utcnow()  # one clock per request: a default recurring.start equals createdTime
-        spec = validate_export(await _read_json_object(request), now=now)
+        spec = validate_export(await read_json_object(request), now=now)
         await check_record_limit(
             session,
             organization_id=principal.organization_id,
@@ -251,7 +223,7 @@ async def put_export(request: Request) -> Response:
         export_id = _path_id(request)
         expand = _expand(request)
         rate = await _consume(request, session, principal)
-        raw = await _read_json_object(request)
+        raw = await read_json_object(request)
         id_errors = []
         if raw.get("id") is not None and raw["id"] != export_id:  # null means none (spec §1)
             id_errors.append(FieldError("id", "Must match the id in the path."))
@@ -351,12 +323,7 @@ def _file_response(request: Request, file: ExportFile) -> Response:
     path = storage.path(file.storage_key)
     if not path.is_file():
         raise NotFound("The file is no longer available.")
-    return FileResponse(
-        path,
-        media_type=file.content_type,
-        filename=file.name,
-        headers={"Cache-Control": "private, no-store", "X-Content-Type-Options": "nosniff"},
-    )
+    return FileDownload(path, media_type=file.content_type, filename=file.name)
 
 
 async def download_file(request: Request) -> Response:
@@ -377,11 +344,11 @@ async def signed_download(request: Request) -> Response:
     """No credentials: the link itself is the permission. Anything off is a plain 403."""
     file_id: str = request.path_params["id"]
     denied = problem(403, "This link is invalid or has expired.")
-    if not is_valid_id(file_id) or not verify(
-        settings_of(request).signing_secret,
-        file_id,
-        request.query_params.get("expires"),
-        request.query_params.get("signature"),
+    parameters = link_parameters(request.scope["query_string"].decode("latin-1"))
+    if (
+        not is_valid_id(file_id)
+        or parameters is None
+        or not verify(settings_of(request).signing_secret, file_id, *parameters)
     ):
         return denied
     async with open_session(request) as session:
@@ -409,14 +376,36 @@ def _both(path: str) -> list[str]:
     return [path, path + "/"]
 
 
+class EncodedSlashRoute(Route):
+    """An `{id}` route for an id holding an encoded slash (`a%2Fb`). Starlette routes on the
+    decoded path, where such an id spans two segments and matches nothing: a 404 "No such
+    route" where spec §3 wants the handler's 422 naming `id` (or a signed link's 403). Only
+    slashes that arrived encoded count, so a literal `a/b` still matches nothing."""
+
+    def __init__(self, path: str, endpoint: Handler, *, methods: list[str]) -> None:
+        super().__init__(path.replace("{id}", "{id:path}"), endpoint, methods=methods)
+
+    def matches(self, scope: Scope) -> tuple[Match, Scope]:
+        match, child = super().matches(scope)
+        if match is Match.NONE:
+            return match, child
+        in_id: int = child["path_params"]["id"].count("/")
+        raw: bytes | None = scope.get("raw_path")
+        encoded = raw is not None and scope["path"].count("/") - raw.count(b"/") == in_id
+        return (match, child) if in_id and encoded else (Match.NONE, {})
+
+
 def routes() -> list[BaseRoute]:
     collection = _dispatch({"GET": list_exports, "POST": create_export})
     item = _dispatch({"GET": get_export, "PUT": put_export, "DELETE": delete_export})
-    table: list[BaseRoute] = []
-    for prefix in PREFIXES:
-        table += [Route(p, collection, methods=["GET", "POST"]) for p in _both(prefix)]
-        table += [Route(p, item, methods=["GET", "PUT", "DELETE"]) for p in _both(prefix + "/{id}")]
-    table += [Route(p, _guarded(get_user), methods=["GET"]) for p in _both("/users/{id}")]
-    table.append(Route("/files/{id}/download", _guarded(download_file), methods=["GET"]))
-    table.append(Route("/files/{id}/signed", _guarded(signed_download), methods=["GET"]))
+    by_id: list[tuple[str, Handler, list[str]]] = [
+        *[(p, item, ["GET", "PUT", "DELETE"]) for x in PREFIXES for p in _both(x + "/{id}")],
+        *[(p, _guarded(get_user), ["GET"]) for p in _both("/users/{id}")],
+        ("/files/{id}/download", _guarded(download_file), ["GET"]),
+        ("/files/{id}/signed", _guarded(signed_download), ["GET"]),
+    ]
+    # First, so that `a%2F` is not taken for `a` by an `{id}/` route.
+    table: list[BaseRoute] = [EncodedSlashRoute(p, h, methods=m) for p, h, m in by_id]
+    table += [Route(p, collection, methods=["GET", "POST"]) for x in PREFIXES for p in _both(x)]
+    table += [Route(p, h, methods=m) for p, h, m in by_id]
     return table

@@ -142,10 +142,6 @@ async def test_tampered_signed_links_are_forbidden(
     file_id, expires, signature = _parts(links(done)["signedLink"])
     url = TAMPERINGS[tampering](file_id, expires, signature)
     response = await harness.client.get(url)
-    if tampering == "repeated parameter" and response.status_code == 200:
-        # A parser that keeps the first value still sees the untampered link.
-        assert hashlib.sha256(response.content).hexdigest() == done["_embedded"]["file"]["sha256"]
-        return
     assert response.status_code == 403, (tampering, response.status_code, response.text)
     assert response.headers["content-type"] == "application/problem+json"
     assert response.json()["status"] == 403

@@ -8,7 +8,9 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import RATE_LIMIT_CLOCK, Harness, Tenant
+from app.rest.routes import PREFIXES
+from tests.conftest import RATE_LIMIT_CLOCK, Harness, Tenant, with_settings
+from tests.exports.conftest import seed
 from tests.rest.conftest import (
     assert_problem,
     body,
@@ -175,6 +177,43 @@ async def test_malformed_or_non_object_json_is_422_naming_body(
     assert await snapshot(harness) == before
 
 
+@pytest.mark.parametrize(
+    ("raw", "field"),
+    [
+        (b'{"name": "n", "resource": "customers", "format": "csv", "x": NaN}', "body"),
+        (b'{"name": "n", "resource": "customers", "format": "csv", "x": Infinity}', "body"),
+        (b'{"name": "n", "resource": "customers", "format": "csv", "x": [-Infinity]}', "body"),
+        (b'{"name": "n", "resource": "customers", "format": "csv", "name": "m"}', "name"),
+        (b'{"name": "n", "resource": "customers", "format": "csv", "format": "csv"}', "format"),
+        (
+            b'{"name": "n", "resource": "customers", "format": "csv",'
+            b' "dateRange": {"start": "yesterday", "end": "now", "start": "today"}}',
+            "dateRange.start",
+        ),
+        (
+            b'{"name": "n", "resource": "customers", "format": "csv",'
+            b' "fields": ["id", {"a": 1, "a": 2}]}',
+            "fields.1.a",
+        ),
+    ],
+    ids=["nan", "infinity", "minus-infinity", "name", "format", "nested", "in-array"],
+)
+async def test_non_json_numbers_and_duplicate_members_are_422(
+    harness: Harness, tenant: Tenant, raw: bytes, field: str
+) -> None:
+    """Python's parser takes both (the last duplicate silently winning); RFC 8259 JSON does not."""
+    existing = await insert_export(harness, tenant)
+    before = await snapshot(harness)
+    headers = {**tenant.headers, "content-type": "application/json"}
+    for response in (
+        await harness.client.post("/data-exports", content=raw, headers=headers),
+        await harness.client.put(f"/data-exports/{existing}", content=raw, headers=headers),
+    ):
+        assert invalid_fields(response) == [field]
+        assert response.json()["detail"] == f"Invalid input: check {field}."
+    assert await snapshot(harness) == before
+
+
 INVALID_BODIES: list[tuple[dict[str, Any], str]] = [
     (body(unknown="x"), "unknown"),
     (body(name=None), "name"),
@@ -262,6 +301,37 @@ async def test_every_problem_is_reported_at_once(harness: Harness, tenant: Tenan
     }
 
 
+async def test_one_entry_per_field_even_when_a_value_breaks_several_rules(
+    harness: Harness, tenant: Tenant
+) -> None:
+    payload = body(name="a\x00b", format="docx")  # NUL: unstorable and a control character
+    response = await harness.client.post("/data-exports", json=payload, headers=tenant.headers)
+    problem = assert_problem(response, 422)
+    assert [f["field"] for f in problem["invalidFields"]] == ["name", "format"]
+    assert "NUL" in problem["invalidFields"][0]["message"]
+    assert problem["detail"] == "Invalid input: check name, format."
+
+
+async def test_the_record_limit_problem_names_a_field(
+    harness: Harness, tenant: Tenant, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await seed(harness, customers=3, transactions=5, resources=("transactions",))
+    limited = with_settings(harness.settings, export_max_records=2)
+    monkeypatch.setattr(harness.app.state, "settings", limited)
+    before = await snapshot(harness)
+    payload = body()
+    for response in (
+        await harness.client.post("/data-exports", json=payload, headers=tenant.headers),
+        await harness.client.put("/data-exports/big", json=payload, headers=tenant.headers),
+    ):
+        assert invalid_fields(response) == ["dateRange"]
+        problem = response.json()
+        assert problem["type"] == "data-export-limit-exceeded"
+        assert (problem["matchedRecords"], problem["maxRecords"]) == (5, 2)
+        assert "arguments.filter" in problem["invalidFields"][0]["message"]
+    assert await snapshot(harness) == before
+
+
 # --- 422: path and query --------------------------------------------------------------------
 
 
@@ -280,13 +350,41 @@ async def test_a_path_id_breaking_the_pattern_is_422_naming_id(
         await client.put(f"/data-exports/{bad_id}", json=body(), headers=headers),
         await client.delete(f"/data-exports/{bad_id}", headers=headers),
         await client.get(f"/users/{bad_id}", headers=headers),
+        await client.get(f"/files/{bad_id}/download", headers=headers),
     ):
-        if response.status_code == 404:  # only a decoded "/" may route elsewhere
-            assert bad_id == "a%2Fb"
-            assert_problem(response, 404)
-        else:
-            assert invalid_fields(response) == ["id"]
+        assert invalid_fields(response) == ["id"]
     assert await snapshot(harness) == before
+
+
+OWN_PREFIXES = [p.replace("{organizationId}", "acme") for p in PREFIXES]
+ENCODED_SLASH_PATHS = [
+    *[p + "/a%2Fb" for p in OWN_PREFIXES],
+    *[p + "/a%2fb/" for p in OWN_PREFIXES],
+    "/data-exports/a%2F",
+    "/data-exports/%2Fa",
+    "/data-exports/a%2Fb%2Fc",
+    "/users/a%2Fb",
+    "/users/a%2Fb/",
+]
+
+
+@pytest.mark.parametrize("path", ENCODED_SLASH_PATHS)
+async def test_an_encoded_slash_in_an_id_is_422_naming_id_after_401(
+    harness: Harness, tenant: Tenant, path: str
+) -> None:
+    response = await harness.client.get(path, headers=tenant.headers)
+    assert invalid_fields(response) == ["id"]
+    assert_problem(await harness.client.get(path), 401)
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["/data-exports/a/b", "/data-exports/a%2Fb/c", "/users/a/b", "/files/a/b/download"],
+)
+async def test_a_literal_slash_in_an_id_is_still_no_route(
+    harness: Harness, tenant: Tenant, path: str
+) -> None:
+    assert_problem(await harness.client.get(path, headers=tenant.headers), 404)
 
 
 async def test_a_fifty_character_id_is_fine(harness: Harness, tenant: Tenant) -> None:

@@ -260,6 +260,40 @@ async def test_head_is_served_like_get(harness: Harness, tenant: Tenant) -> None
     assert response.headers["pagination-total"] == "0"
 
 
+ITEM_METHODS = {"GET", "HEAD", "PUT", "DELETE", "OPTIONS"}
+READ_METHODS = {"GET", "HEAD", "OPTIONS"}
+
+
+@pytest.mark.parametrize(
+    ("path", "allowed"),
+    [
+        *[(p.format(org="acme"), {"GET", "HEAD", "POST", "OPTIONS"}) for p in PREFIXES],
+        *[(p.format(org="acme") + "/x/", ITEM_METHODS) for p in PREFIXES],
+        ("/data-exports/", {"GET", "HEAD", "POST", "OPTIONS"}),
+        ("/data-exports/a%2Fb", ITEM_METHODS),
+        ("/organizations/globex/data-exports/x", ITEM_METHODS),
+        ("/users/x", READ_METHODS),
+        ("/files/x/download", READ_METHODS),
+        ("/files/x/signed", READ_METHODS),
+        ("/graphql", {"GET", "HEAD", "POST", "OPTIONS"}),
+    ],
+)
+async def test_options_lists_the_methods_without_credentials(
+    harness: Harness, path: str, allowed: set[str]
+) -> None:
+    before = await snapshot(harness)
+    response = await harness.client.options(path)
+    assert response.status_code == 204
+    assert response.content == b""
+    assert {m.strip() for m in response.headers["allow"].split(",")} == allowed
+    assert await snapshot(harness) == before
+
+
+async def test_options_on_an_unknown_path_is_still_404(harness: Harness) -> None:
+    assert_problem(await harness.client.options("/no/such/route"), 404)
+    assert_problem(await harness.client.options("/data-exports/a/b"), 404)
+
+
 async def test_racing_puts_to_create_one_id_end_as_one_create_and_replaces(
     harness: Harness, tenant: Tenant
 ) -> None:

@@ -1,0 +1,197 @@
+"""File downloads over REST: `Range` answers that stay inside spec §3 (problem+json or the whole
+file), `Content-Disposition` for any file name, and signed links that carry exactly the query
+they were issued with."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import parse_qs, unquote, urlsplit
+
+import pytest
+
+from app.rest.files import content_disposition
+from tests.conftest import Harness, Tenant
+from tests.exports.conftest import create, fetch, links, local, run_worker
+from tests.rest.conftest import assert_problem, invalid_fields
+
+
+async def completed(harness: Harness, tenant: Tenant, name: str = "Monthly") -> dict[str, Any]:
+    """A completed export with its file embedded (no source rows: the CSV is its header)."""
+    body = {"name": name, "resource": "transactions", "format": "csv"}
+    created = await create(harness, tenant, body)
+    await run_worker(harness)
+    done = await fetch(harness, tenant, created["id"], expand="file")
+    assert done["status"] == "completed"
+    return done
+
+
+@pytest.fixture
+async def done(harness: Harness, tenant: Tenant) -> dict[str, Any]:
+    return await completed(harness, tenant)
+
+
+def both_routes(done: dict[str, Any]) -> list[str]:
+    """The credentialed download path and the signed link path of one file."""
+    return [local(links(done)["download"]), local(links(done)["signedLink"])]
+
+
+# --- Range ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "header",
+    ["garbage", "bytes=5-1", "bytes=", "bytes=a-b", "bytes=-", "items=0-5", "bytes 0-5"],
+)
+async def test_an_invalid_range_is_ignored_and_the_whole_file_sent(
+    harness: Harness, tenant: Tenant, done: dict[str, Any], header: str
+) -> None:
+    for path in both_routes(done):
+        whole = await harness.client.get(path, headers=tenant.headers)
+        response = await harness.client.get(path, headers={**tenant.headers, "Range": header})
+        assert response.status_code == 200, (path, response.text)
+        assert response.content == whole.content
+        assert len(response.content) == done["_embedded"]["file"]["size"]
+        assert "content-range" not in response.headers
+
+
+@pytest.mark.parametrize("header", ["bytes=99999999-", "bytes=99999999-100000000", "bytes=-0"])
+async def test_an_unsatisfiable_range_is_a_416_problem(
+    harness: Harness, tenant: Tenant, done: dict[str, Any], header: str
+) -> None:
+    size = done["_embedded"]["file"]["size"]
+    for path in both_routes(done):
+        response = await harness.client.get(path, headers={**tenant.headers, "Range": header})
+        problem = assert_problem(response, 416)
+        assert str(size) in problem["detail"]
+        assert response.headers["content-range"] == f"bytes */{size}"
+
+
+async def test_valid_ranges_still_get_206(
+    harness: Harness, tenant: Tenant, done: dict[str, Any]
+) -> None:
+    size = done["_embedded"]["file"]["size"]
+    for path in both_routes(done):
+        whole = (await harness.client.get(path, headers=tenant.headers)).content
+        first = await harness.client.get(path, headers={**tenant.headers, "Range": "bytes=0-9"})
+        assert first.status_code == 206
+        assert first.headers["content-range"] == f"bytes 0-9/{size}"
+        assert first.content == whole[:10]
+        tail = await harness.client.get(path, headers={**tenant.headers, "Range": "bytes=-5"})
+        assert tail.status_code == 206
+        assert tail.headers["content-range"] == f"bytes {size - 5}-{size - 1}/{size}"
+        assert tail.content == whole[-5:]
+
+
+async def test_a_stale_if_range_sends_the_whole_file_even_for_an_unsatisfiable_range(
+    harness: Harness, tenant: Tenant, done: dict[str, Any]
+) -> None:
+    headers = {**tenant.headers, "Range": "bytes=99999999-", "If-Range": '"another-etag"'}
+    for path in both_routes(done):
+        response = await harness.client.get(path, headers=headers)
+        assert response.status_code == 200
+        assert len(response.content) == done["_embedded"]["file"]["size"]
+
+
+# --- Content-Disposition ----------------------------------------------------------------------
+
+
+async def test_a_non_ascii_file_name_has_an_ascii_fallback_first(
+    harness: Harness, tenant: Tenant
+) -> None:
+    done = await completed(harness, tenant, name="Café Ünïcode 日本")
+    name = done["_embedded"]["file"]["name"]
+    assert name.startswith("café-ünïcode-日本-")
+    for path in both_routes(done):
+        response = await harness.client.get(path, headers=tenant.headers)
+        disposition = response.headers["content-disposition"]
+        fallback, _, extended = disposition.partition("; filename*=UTF-8''")
+        assert fallback.startswith('attachment; filename="cafe-unicode-__-')
+        assert fallback.isascii()
+        assert unquote(extended) == name
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("report.csv", 'attachment; filename="report.csv"'),
+        ("a b.csv", 'attachment; filename="a b.csv"'),
+        (
+            'say "hi".csv',
+            "attachment; filename=\"say _hi_.csv\"; filename*=UTF-8''say%20%22hi%22.csv",
+        ),
+        (
+            "back\\slash.csv",
+            "attachment; filename=\"back_slash.csv\"; filename*=UTF-8''back%5Cslash.csv",
+        ),
+        (
+            "line\r\nbreak.csv",
+            "attachment; filename=\"line__break.csv\"; filename*=UTF-8''line%0D%0Abreak.csv",
+        ),
+        ("100%.csv", "attachment; filename=\"100_.csv\"; filename*=UTF-8''100%25.csv"),
+        ("naïve.csv", "attachment; filename=\"naive.csv\"; filename*=UTF-8''na%C3%AFve.csv"),
+    ],
+)
+def test_content_disposition_makes_the_fallback_safe(name: str, expected: str) -> None:
+    assert content_disposition(name) == expected
+
+
+# --- signed links -----------------------------------------------------------------------------
+
+
+def _parts(done: dict[str, Any]) -> tuple[str, str, str]:
+    split = urlsplit(links(done)["signedLink"])
+    query = parse_qs(split.query)
+    return split.path, query["expires"][0], query["signature"][0]
+
+
+def _flip(text: str) -> str:
+    return text[:-1] + ("0" if text[-1] != "0" else "1")
+
+
+ALTERED_QUERIES = {
+    "bad then good signature": "expires={e}&signature={bad}&signature={s}",
+    "good then bad signature": "expires={e}&signature={s}&signature={bad}",
+    "expires twice": "expires={e}&expires={e}&signature={s}",
+    "extra parameter": "expires={e}&signature={s}&foo=bar",
+    "extra parameter first": "foo=bar&expires={e}&signature={s}",
+    "extra name without value": "expires={e}&signature={s}&download",
+    "percent-encoded signature": "expires={e}&signature=%{hex}{rest}",
+    "percent-encoded name": "expires={e}&%73ignature={s}",
+}
+
+
+@pytest.mark.parametrize("alteration", list(ALTERED_QUERIES))
+async def test_a_signed_link_with_other_parameters_is_forbidden(
+    harness: Harness, done: dict[str, Any], alteration: str
+) -> None:
+    path, expires, signature = _parts(done)
+    query = ALTERED_QUERIES[alteration].format(
+        e=expires,
+        s=signature,
+        bad=_flip(signature),
+        hex=f"{ord(signature[0]):02X}",
+        rest=signature[1:],
+    )
+    response = await harness.client.get(f"{path}?{query}")
+    assert_problem(response, 403)
+
+
+async def test_a_signed_link_with_its_parameters_swapped_still_works(
+    harness: Harness, done: dict[str, Any]
+) -> None:
+    path, expires, signature = _parts(done)
+    response = await harness.client.get(f"{path}?signature={signature}&expires={expires}")
+    assert response.status_code == 200
+    assert len(response.content) == done["_embedded"]["file"]["size"]
+
+
+async def test_an_encoded_slash_in_a_file_id(
+    harness: Harness, tenant: Tenant, done: dict[str, Any]
+) -> None:
+    _, expires, signature = _parts(done)
+    download = await harness.client.get("/files/a%2Fb/download", headers=tenant.headers)
+    assert invalid_fields(download) == ["id"]
+    signed = await harness.client.get(
+        f"/files/a%2Fb/signed?expires={expires}&signature={signature}"
+    )
+    assert_problem(signed, 403)
