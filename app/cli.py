@@ -10,7 +10,7 @@ import sys
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TypeVar
 
-from app.settings import Settings, SettingsError
+from app.settings import MAX_BODY_BYTES, Settings, SettingsError
 
 T = TypeVar("T")
 
@@ -113,6 +113,7 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
         workers=args.workers,
         log_level=settings.log_level.lower(),
         proxy_headers=False,
+        ws_max_size=MAX_BODY_BYTES,  # a WebSocket message is held to the HTTP body limit
     )
     return 0
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -13,6 +14,8 @@ from pathlib import Path
 
 import httpx
 import pytest
+from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed
 
 from tests.conftest import run_cli
 
@@ -139,3 +142,21 @@ def test_crud_over_real_http(server: tuple[Server, str]) -> None:
     output = srv.log.read_text()
     assert "Traceback" not in output
     assert "Application shutdown complete" in output
+
+
+async def test_websocket_messages_are_held_to_the_body_limit(server: tuple[Server, str]) -> None:
+    """`serve` caps WebSocket messages at 1 MiB like HTTP bodies: a bigger `connection_init`
+    closes the socket (1009) before it is parsed, with or without credentials."""
+    running, key = server
+    url = running.base_url.replace("http://", "ws://") + "/graphql"
+    async with connect(url, subprotocols=["graphql-transport-ws"]) as ws:
+        small = {"type": "connection_init", "payload": {"REB-APIKEY": key, "pad": "x" * 1000}}
+        await ws.send(json.dumps(small))
+        assert json.loads(await ws.recv()) == {"type": "connection_ack"}
+    async with connect(url, subprotocols=["graphql-transport-ws"], max_size=None) as ws:
+        huge = {"type": "connection_init", "payload": {"pad": "x" * (2 * 1024 * 1024)}}
+        await ws.send(json.dumps(huge))
+        with pytest.raises(ConnectionClosed) as closed:
+            await ws.recv()
+    assert closed.value.rcvd is not None
+    assert closed.value.rcvd.code == 1009
