@@ -82,6 +82,17 @@ async def fetch(
     return result
 
 
+async def completed_export(
+    harness: Harness, tenant: Tenant, fmt: str = "csv", name: str = "Monthly report"
+) -> dict[str, Any]:
+    """A transactions export the worker has completed, fetched with its file embedded."""
+    body = await create(harness, tenant, {"name": name, "resource": "transactions", "format": fmt})
+    await run_worker(harness)
+    done = await fetch(harness, tenant, body["id"], expand="file")
+    assert done["status"] == "completed"
+    return done
+
+
 async def export_row(harness: Harness, export_id: str) -> DataExport:
     async with harness.session() as session:
         row = await session.scalar(select(DataExport).where(DataExport.id == export_id))

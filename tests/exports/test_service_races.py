@@ -7,10 +7,11 @@ import asyncio
 
 import pytest
 from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.errors import Conflict, NotFound
 from app.exports import service
-from app.exports.validation import validate_export
+from app.exports.validation import ExportSpec, validate_export
 from app.models import DataExport, utcnow
 from tests.conftest import Harness, Tenant
 
@@ -24,22 +25,33 @@ async def _create(harness: Harness, tenant: Tenant) -> str:
     return export_id
 
 
+def _renamed() -> ExportSpec:
+    return validate_export({**BODY, "name": "Renamed"}, now=utcnow())
+
+
+async def _read(session: AsyncSession, export_id: str) -> DataExport:
+    return await service.get_export(session, organization_id="acme", export_id=export_id)
+
+
 async def _status(harness: Harness, export_id: str) -> str | None:
     async with harness.session() as session:
         return await session.scalar(select(DataExport.status).where(DataExport.id == export_id))
 
 
-async def test_replacing_an_export_deleted_meanwhile_is_a_conflict(
-    harness: Harness, tenant: Tenant
+@pytest.mark.parametrize(("write", "answer"), [("replace", Conflict), ("delete", NotFound)])
+async def test_a_write_from_a_read_of_an_export_deleted_meanwhile_is_refused(
+    harness: Harness, tenant: Tenant, write: str, answer: type[Exception]
 ) -> None:
     export_id = await _create(harness, tenant)
-    spec = validate_export({**BODY, "name": "Renamed"}, now=utcnow())
     async with harness.session() as session:
-        row = await service.get_export(session, organization_id="acme", export_id=export_id)
+        row = await _read(session, export_id)
         deleted = await harness.client.delete(f"/data-exports/{export_id}", headers=tenant.headers)
         assert deleted.status_code == 204
-        with pytest.raises(Conflict):
-            await service.replace_export(session, export=row, spec=spec)
+        with pytest.raises(answer):
+            if write == "replace":
+                await service.replace_export(session, export=row, spec=_renamed())
+            else:
+                await service.delete_export(session, export=row)
         await session.rollback()
     assert await _status(harness, export_id) is None
 
@@ -48,31 +60,17 @@ async def test_replacing_an_export_a_worker_claimed_meanwhile_keeps_the_claim(
     harness: Harness, tenant: Tenant
 ) -> None:
     export_id = await _create(harness, tenant)
-    spec = validate_export({**BODY, "name": "Renamed"}, now=utcnow())
     async with harness.session() as session:
-        row = await service.get_export(session, organization_id="acme", export_id=export_id)
+        row = await _read(session, export_id)
         async with harness.session() as worker:
             await worker.execute(
                 update(DataExport).where(DataExport.id == export_id).values(status="processing")
             )
             await worker.commit()
         with pytest.raises(Conflict, match="processing"):
-            await service.replace_export(session, export=row, spec=spec)
+            await service.replace_export(session, export=row, spec=_renamed())
         await session.rollback()
     assert await _status(harness, export_id) == "processing"
-
-
-async def test_of_two_deletes_working_from_one_read_the_second_finds_nothing(
-    harness: Harness, tenant: Tenant
-) -> None:
-    export_id = await _create(harness, tenant)
-    async with harness.session() as session:
-        row = await service.get_export(session, organization_id="acme", export_id=export_id)
-        deleted = await harness.client.delete(f"/data-exports/{export_id}", headers=tenant.headers)
-        assert deleted.status_code == 204
-        with pytest.raises(NotFound):
-            await service.delete_export(session, export=row)
-        await session.rollback()
 
 
 async def test_concurrent_put_and_delete_never_answer_5xx(harness: Harness, tenant: Tenant) -> None:

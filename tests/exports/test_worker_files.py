@@ -13,25 +13,13 @@ import pytest
 from app.exports.signing import signed_path
 from tests.conftest import Harness, Tenant
 from tests.exports.conftest import (
-    create,
-    fetch,
+    completed_export,
     file_rows,
     links,
     local,
     published,
-    run_worker,
     seed,
 )
-
-
-async def completed_export(
-    harness: Harness, tenant: Tenant, fmt: str = "csv", name: str = "Monthly report"
-) -> dict[str, Any]:
-    body = await create(harness, tenant, {"name": name, "resource": "transactions", "format": fmt})
-    await run_worker(harness)
-    done = await fetch(harness, tenant, body["id"], expand="file")
-    assert done["status"] == "completed"
-    return done
 
 
 @pytest.fixture

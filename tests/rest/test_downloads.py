@@ -11,23 +11,13 @@ import pytest
 
 from app.rest.files import content_disposition
 from tests.conftest import Harness, Tenant
-from tests.exports.conftest import create, fetch, links, local, run_worker
+from tests.exports.conftest import completed_export, links, local
 from tests.rest.conftest import assert_problem, invalid_fields
-
-
-async def completed(harness: Harness, tenant: Tenant, name: str = "Monthly") -> dict[str, Any]:
-    """A completed export with its file embedded (no source rows: the CSV is its header)."""
-    body = {"name": name, "resource": "transactions", "format": "csv"}
-    created = await create(harness, tenant, body)
-    await run_worker(harness)
-    done = await fetch(harness, tenant, created["id"], expand="file")
-    assert done["status"] == "completed"
-    return done
 
 
 @pytest.fixture
 async def done(harness: Harness, tenant: Tenant) -> dict[str, Any]:
-    return await completed(harness, tenant)
+    return await completed_export(harness, tenant)
 
 
 def both_routes(done: dict[str, Any]) -> list[str]:
@@ -98,7 +88,7 @@ async def test_a_stale_if_range_sends_the_whole_file_even_for_an_unsatisfiable_r
 async def test_a_non_ascii_file_name_has_an_ascii_fallback_first(
     harness: Harness, tenant: Tenant
 ) -> None:
-    done = await completed(harness, tenant, name="Café Ünïcode 日本")
+    done = await completed_export(harness, tenant, name="Café Ünïcode 日本")
     name = done["_embedded"]["file"]["name"]
     assert name.startswith("café-ünïcode-日本-")
     for path in both_routes(done):
