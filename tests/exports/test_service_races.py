@@ -47,11 +47,13 @@ async def test_a_write_from_a_read_of_an_export_deleted_meanwhile_is_refused(
         row = await _read(session, export_id)
         deleted = await harness.client.delete(f"/data-exports/{export_id}", headers=tenant.headers)
         assert deleted.status_code == 204
+        attempt = (
+            service.replace_export(session, export=row, spec=_renamed())
+            if write == "replace"
+            else service.delete_export(session, export=row)
+        )
         with pytest.raises(answer):
-            if write == "replace":
-                await service.replace_export(session, export=row, spec=_renamed())
-            else:
-                await service.delete_export(session, export=row)
+            await attempt
         await session.rollback()
     assert await _status(harness, export_id) is None
 
