@@ -34,6 +34,7 @@ from app.graphql.websocket import TimedTransportWSHandler, is_subscription
 from app.settings import MAX_BODY_BYTES, Settings
 
 SESSION_KEY = "graphql_session"
+NO_QUERY = "No GraphQL query in the request: send `query`, or open this URL in a browser."
 SUBSCRIPTIONS_OVER_HTTP = "Subscriptions are served over WebSocket (graphql-transport-ws) only."
 TOO_LARGE = "The request body is larger than 1 MiB."
 
@@ -79,8 +80,11 @@ def _transport_error(exc: HTTPException) -> JSONResponse:
     if status == 405:
         body = _error_body(exc.reason, "METHOD_NOT_ALLOWED")
         return JSONResponse(body, status_code=405, headers={"Allow": "POST"})
+    reason = exc.reason
+    if status == 404:  # Strawberry's answer to a GET without a query from a non-browser
+        status, reason = 400, NO_QUERY
     code = "PAYLOAD_TOO_LARGE" if status == 413 else "BAD_REQUEST"
-    return JSONResponse(_error_body(exc.reason, code), status_code=status)
+    return JSONResponse(_error_body(reason, code), status_code=status)
 
 
 class GatewayGraphQL(GraphQL[Context, None]):

@@ -389,3 +389,16 @@ async def test_subscriptions_over_http_are_a_400_pointing_at_websocket(
         assert "WebSocket" in body["errors"][0]["message"]
         assert body["errors"][0]["extensions"]["code"] == "BAD_REQUEST"
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+@pytest.mark.parametrize("accept", [None, "*/*", "application/json"])
+async def test_a_get_without_a_query_is_a_400_saying_what_to_send(
+    harness: Harness, accept: str | None
+) -> None:
+    headers = {"Accept": accept} if accept else {}
+    response = await harness.client.get("/graphql", headers=headers)
+    assert response.status_code == 400, response.text
+    body = response.json()
+    assert body["data"] is None
+    assert "query" in body["errors"][0]["message"]
+    assert body["errors"][0]["extensions"]["code"] == "BAD_REQUEST"
