@@ -20,7 +20,9 @@ class SettingsError(ValueError):
     """A setting is missing or malformed; the message names the variable."""
 
 
-def _int(env: Mapping[str, str], name: str, default: int, *, minimum: int = 0) -> int:
+def _int(
+    env: Mapping[str, str], name: str, default: int, *, minimum: int = 0, maximum: int | None = None
+) -> int:
     raw = env.get(name)
     if raw is None or raw == "":
         return default
@@ -30,6 +32,8 @@ def _int(env: Mapping[str, str], name: str, default: int, *, minimum: int = 0) -
         raise SettingsError(f"{name} must be an integer, got {raw!r}") from None
     if value < minimum:
         raise SettingsError(f"{name} must be at least {minimum}, got {value}")
+    if maximum is not None and value > maximum:
+        raise SettingsError(f"{name} must be at most {maximum}, got {value}")
     return value
 
 
@@ -152,6 +156,9 @@ class Settings:
         public_key = env.get("JWT_PUBLIC_KEY") or None
         if public_key and not public_key.lstrip().startswith("-----BEGIN"):
             public_key = Path(public_key).read_text()
+        if production and public_key and not env.get("JWT_AUDIENCE"):
+            # An identity provider's key also signs tokens meant for its other APIs.
+            raise SettingsError("JWT_AUDIENCE is required with JWT_PUBLIC_KEY in production")
 
         return cls(
             app_env=app_env,
@@ -166,7 +173,7 @@ class Settings:
             jwt_public_key=public_key,
             jwt_audience=env.get("JWT_AUDIENCE") or None,
             jwt_issuer=env.get("JWT_ISSUER") or None,
-            jwt_leeway_seconds=_int(env, "JWT_LEEWAY_SECONDS", 30, minimum=0),
+            jwt_leeway_seconds=_int(env, "JWT_LEEWAY_SECONDS", 30, minimum=0, maximum=300),
             rate_limit_writes=_int(env, "RATE_LIMIT_WRITES", 3000, minimum=1),
             rate_limit_window_seconds=_int(env, "RATE_LIMIT_WINDOW_SECONDS", 600, minimum=1),
             worker_mode=_choice(env, "WORKER_MODE", "inprocess", {"inprocess", "off"}),

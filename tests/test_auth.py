@@ -361,6 +361,19 @@ def test_production_requires_secrets(tmp_path: Path) -> None:
     assert not (tmp_path / "pepper.key").exists()
 
 
+def test_production_public_keys_need_an_audience_and_leeway_is_bounded(tmp_path: Path) -> None:
+    _, public = _rsa_pair()
+    env = {"VAR_DIR": str(tmp_path), "APP_ENV": "production", "API_KEY_PEPPER": "p"}
+    env |= {"SIGNING_SECRET": "s", "JWT_ALGORITHM": "RS256", "JWT_PUBLIC_KEY": public}
+    with pytest.raises(SettingsError, match="JWT_AUDIENCE"):
+        Settings.from_env(env)
+    assert Settings.from_env({**env, "JWT_AUDIENCE": "exports-api"}).jwt_audience == "exports-api"
+    development = {**env, "APP_ENV": "development"}
+    assert Settings.from_env(development).jwt_audience is None
+    with pytest.raises(SettingsError, match="JWT_LEEWAY_SECONDS"):
+        Settings.from_env({**development, "JWT_LEEWAY_SECONDS": "301"})
+
+
 def test_development_secrets_are_generated_once_with_mode_0600(tmp_path: Path) -> None:
     first = Settings.from_env({"VAR_DIR": str(tmp_path)})
     second = Settings.from_env({"VAR_DIR": str(tmp_path)})
