@@ -166,6 +166,7 @@ async def replace_export(
             raise Conflict("The data export was deleted while this request changed it.")
         export.status = status
         ensure_modifiable(export)
+        raise Conflict("The data export changed while this request changed it; retry.")
     await session.refresh(export)
     return export
 

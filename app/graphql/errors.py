@@ -18,6 +18,7 @@ from app.errors import (
     RecordLimitExceeded,
     Unauthorized,
 )
+from app.errors import FieldError as DomainFieldError
 from app.graphql.enums import ErrorCode
 
 
@@ -62,6 +63,9 @@ class RateLimitedError(Error):
 class RecordLimitError(Error):
     matched_records: int = strawberry.field(description="Rows the export matches (at least).")
     max_records: int = strawberry.field(description="The configured limit.")
+    invalid_fields: list[FieldError] = strawberry.field(
+        description="The input to narrow, as REST's invalidFields."
+    )
 
 
 TypedError = (
@@ -74,13 +78,17 @@ TypedError = (
 )
 
 
+def _field_errors(errors: list[DomainFieldError]) -> list[FieldError]:
+    return [FieldError(field=e.field, message=e.message) for e in errors]
+
+
 def typed_error(error: DomainError) -> Any:
     """A domain error as the typed result a mutation returns; Unauthorized is not typed."""
     if isinstance(error, Invalid):
         return ValidationError(
             message=error.message,
             code=ErrorCode.VALIDATION_FAILED,
-            invalid_fields=[FieldError(field=e.field, message=e.message) for e in error.errors],
+            invalid_fields=_field_errors(error.errors),
         )
     if isinstance(error, NotFound):
         return NotFoundError(message=error.message, code=ErrorCode.NOT_FOUND)
@@ -100,6 +108,7 @@ def typed_error(error: DomainError) -> Any:
             code=ErrorCode.RECORD_LIMIT_EXCEEDED,
             matched_records=error.matched,
             max_records=error.maximum,
+            invalid_fields=_field_errors(error.errors),
         )
     raise error
 

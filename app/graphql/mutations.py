@@ -167,7 +167,6 @@ class Mutation:
                 update_body(stored_body(row), input), now=now, stored_recurring=row.recurring
             )
             await _check_limit(context, principal, spec)  # a 422 comes before a 409 (spec §3)
-            service.ensure_modifiable(row)
             replaced = await service.replace_export(session, export=row, spec=spec, now=now)
             return DataExport.of(replaced)
 

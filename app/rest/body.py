@@ -36,7 +36,7 @@ async def read_json_object(request: Request) -> dict[str, Any]:
 
 async def _read_limited(request: Request) -> bytes:
     declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+    if declared and declared.isascii() and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
         raise PayloadTooLarge("The request body is larger than 1 MiB.")
     chunks: list[bytes] = []
     size = 0

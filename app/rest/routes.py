@@ -270,7 +270,6 @@ async def _upsert(
                 session, organization_id=principal.organization_id, export_id=export_id
             )
         if existing is not None:
-            service.ensure_modifiable(existing)
             return await service.replace_export(session, export=existing, spec=spec, now=now), 200
         try:
             created = await service.create_export(
@@ -320,10 +319,12 @@ async def get_user(request: Request) -> Response:
 
 def _file_response(request: Request, file: ExportFile) -> Response:
     storage: Storage = request.app.state.storage
-    path = storage.path(file.storage_key)
-    if not path.is_file():
-        raise NotFound("The file is no longer available.")
-    return FileDownload(path, media_type=file.content_type, filename=file.name)
+    try:  # one stat: a file deleted meanwhile is a 404, not a 500
+        return FileDownload(
+            storage.path(file.storage_key), media_type=file.content_type, filename=file.name
+        )
+    except FileNotFoundError:
+        raise NotFound("The file is no longer available.") from None
 
 
 async def download_file(request: Request) -> Response:

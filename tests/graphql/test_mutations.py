@@ -30,6 +30,7 @@ CREATE = f"""mutation($input: CreateDataExportInput!) {{
     ... on Error {{ message code }}
     ... on ValidationError {{ invalidFields {{ field message }} }}
     ... on RateLimitedError {{ retryAfterSeconds }}
+    ... on RecordLimitError {{ matchedRecords maxRecords invalidFields {{ field message }} }}
   }}
 }}"""
 
@@ -430,6 +431,8 @@ async def test_record_limit_is_a_typed_error(settings: Settings) -> None:
         node = await create(h, tenant, name="Too big", resource="CUSTOMERS", format="CSV")
         assert node["__typename"] == "RecordLimitError"
         assert node["code"] == "RECORD_LIMIT_EXCEEDED"
+        assert (node["matchedRecords"], node["maxRecords"]) == (10, 5)
+        assert [f["field"] for f in node["invalidFields"]] == ["dateRange"]  # as REST names it
         assert await count_exports(h) == before
 
 

@@ -11,7 +11,7 @@ import pytest
 
 from app.rest.files import content_disposition
 from tests.conftest import Harness, Tenant
-from tests.exports.conftest import completed_export, links, local
+from tests.exports.conftest import completed_export, links, local, published
 from tests.rest.conftest import assert_problem, invalid_fields
 
 
@@ -185,3 +185,14 @@ async def test_an_encoded_slash_in_a_file_id(
         f"/files/a%2Fb/signed?expires={expires}&signature={signature}"
     )
     assert_problem(signed, 403)
+
+
+async def test_a_file_gone_from_storage_is_a_problem_not_a_500(
+    harness: Harness, tenant: Tenant, done: dict[str, Any]
+) -> None:
+    """404 with credentials; the signed link, which tells strangers nothing, says 403."""
+    (path,) = published(harness.settings.storage_dir)
+    path.unlink()
+    download, signed = both_routes(done)
+    assert_problem(await harness.client.get(download, headers=tenant.headers), 404)
+    assert_problem(await harness.client.get(signed), 403)
