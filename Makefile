@@ -6,7 +6,7 @@ RUN_STAMP := $(VENV)/.run-stamp
 STAMP := $(VENV)/.test-stamp
 PG_TEST_URL ?= postgresql+asyncpg://postgres@127.0.0.1:5432/test
 
-.PHONY: run test test-pg lint types pytest ide bench bench-graphql bench-export clean
+.PHONY: run test test-pg lint types pytest ide bench bench-graphql bench-export fuzz clean
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -44,6 +44,15 @@ test: lint types pytest
 # The same suite against PostgreSQL (what .ci/run does after `make test`).
 test-pg: $(STAMP) ide
 	TEST_DATABASE_URL=$(PG_TEST_URL) $(BIN)/pytest -q
+
+# The REST and GraphQL fuzzers at 20x their `make test` size, from FUZZ_SEED or the clock
+# (printed: FUZZ_SEED=N replays a run); TEST_DATABASE_URL=... runs them on PostgreSQL.
+FUZZ_ITERATIONS ?= 4400
+fuzz: $(STAMP)
+	@seed=$${FUZZ_SEED:-$$(date +%s)}; \
+	echo "make fuzz: FUZZ_SEED=$$seed FUZZ_ITERATIONS=$(FUZZ_ITERATIONS)"; \
+	FUZZ_SEED=$$seed FUZZ_ITERATIONS=$(FUZZ_ITERATIONS) \
+		$(BIN)/pytest -q tests/rest/test_fuzz.py tests/graphql/test_fuzz.py
 
 bench: bench-graphql bench-export
 

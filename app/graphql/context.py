@@ -10,7 +10,8 @@ never be used by two coroutines at once (PostgreSQL refuses): every use goes thr
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Mapping
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -27,6 +28,27 @@ from app.exports.expand import load_files, load_files_by_export, load_users
 from app.exports.links import Linker
 from app.models import ExportFile, User
 from app.settings import Settings
+
+
+async def to_the_end(cleanup: Awaitable[None]) -> None:
+    """Await a session's cleanup to its end even when the task is cancelled meanwhile: cut
+    off, a rollback leaves its connection half reset, and the session would be handed on (or
+    closed) in the middle of it. graphql-core cancels the siblings of a field that failed, a
+    timeout or a closing socket its operations. The cancellation is raised once it is done."""
+    task = asyncio.ensure_future(cleanup)
+    cancelled = False
+    while True:
+        try:
+            await asyncio.shield(task)
+            break
+        except asyncio.CancelledError:
+            if task.done():
+                if not task.cancelled():
+                    task.exception()  # retrieved: the cancellation is what propagates
+                raise
+            cancelled = True
+    if cancelled:
+        raise asyncio.CancelledError
 
 
 @dataclass
@@ -64,11 +86,26 @@ class Context:
             except asyncio.CancelledError:
                 # A statement cut off by a timeout leaves its connection in an unknown state;
                 # a WebSocket keeps using this session, so it starts over on a fresh one.
-                await self.session.invalidate()
+                # The cancellation, not a failure to clean up after it, is what propagates.
+                with contextlib.suppress(Exception):
+                    await to_the_end(self.session.invalidate())
                 raise
             except Exception:
-                await self.session.rollback()
+                # A rollback expires every row the session holds, rows sibling fields may still
+                # be resolving (they run concurrently): reading one would then need a lazy load,
+                # which async SQLAlchemy refuses. Detached first, they keep what they loaded.
+                self.session.expunge_all()
+                await to_the_end(self.session.rollback())
                 raise
+
+    async def settle(self) -> None:
+        """Wait until no resolver is using the session, before it is closed. graphql-core
+        cancels a failed field's siblings without waiting for them, and a closing socket
+        cancels its operations: one cut off mid-statement still rolls back or invalidates the
+        session (in `db()`, under the lock). Closed meanwhile, the session failed the request
+        (a 500) or the socket (an ASGI error)."""
+        async with self._lock:
+            pass
 
     async def principal(self) -> Principal:
         if self._principal is None:

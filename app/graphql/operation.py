@@ -38,8 +38,21 @@ class NamedValuesOfCorrectType(ValuesOfCorrectTypeRule):
         self, node: ValueNode, input_type: GraphQLInputType | None
     ) -> VisitorAction:
         if input_type:
+            found: list[tuple[GraphQLError, list[str | int]]] = []
             hide = self.context.hide_suggestions
-            validate_input_literal(node, input_type, self._report, hide_suggestions=hide)
+
+            def collect(error: GraphQLError, path: list[str | int]) -> None:
+                found.append((error, path))
+
+            validate_input_literal(node, input_type, collect, hide_suggestions=hide)
+            if not hide and any(isinstance(e.original_error, IndexError) for e, _ in found):
+                # graphql-core sizes its "did you mean" table by a value's length, not by its
+                # lowercase's ("\u0130".lower() is two characters), and reports the IndexError
+                # (which reads as an internal error): validated without suggestions, then.
+                found.clear()
+                validate_input_literal(node, input_type, collect, hide_suggestions=True)
+            for error, path in found:
+                self._report(error, path)
         return SKIP
 
     def _report(self, error: GraphQLError, path: list[str | int]) -> None:

@@ -4,13 +4,15 @@ correlation id. The SDL does not depend on settings, so `export-schema` is envir
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import strawberry
-from graphql import GraphQLError
+from graphql import ASTValidationRule, GraphQLError, ValidationContext
+from strawberry.exceptions import MissingQueryError
 from strawberry.extensions import (
     AddValidationRules,
     DisableIntrospection,
@@ -22,6 +24,7 @@ from strawberry.extensions import (
     ValidationCache,
 )
 from strawberry.schema.config import StrawberryConfig
+from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 from strawberry.types import ExecutionContext
 from strawberry.types.execution import StreamExecutionResult
 from strawberry.types.graphql import OperationType
@@ -36,6 +39,9 @@ from app.graphql.subscriptions import Subscription
 from app.settings import Settings
 
 log = logging.getLogger("app.graphql")
+# Strawberry's own refusals of a request (no query, no such operation, an operation type the
+# transport does not allow): the client's mistake, worded for the client.
+REQUEST_ERRORS = (MissingQueryError, CannotGetOperationTypeError, InvalidOperationTypeError)
 CACHE_SIZE = 512
 
 
@@ -67,6 +73,10 @@ class ErrorPolicy(SchemaExtension):
         original = error.original_error
         if original is None or isinstance(original, GraphQLError):
             return error  # parse, validation and coded errors: meant for the client
+        if isinstance(original, REQUEST_ERRORS):  # over WebSocket; HTTP answers them as 400s
+            return GraphQLError(
+                error.message, nodes=error.nodes, extensions={"code": "BAD_REQUEST"}
+            )
         if isinstance(original, DomainError):
             coded = graphql_error(original)
             return GraphQLError(
@@ -84,6 +94,38 @@ class ErrorPolicy(SchemaExtension):
             path=error.path,
             extensions={"code": "INTERNAL_SERVER_ERROR", "correlationId": correlation},
         )
+
+
+class AnsweredParserCache(ParserCache):
+    """Strawberry's parser cache parses as the parsing step starts, outside the error handling
+    of Strawberry's WebSocket path: there a syntax error (or the token limit) was logged as an
+    internal error and the operation completed without an answer. A document that does not
+    parse is left to Strawberry's own parse, which answers the error on every transport."""
+
+    def on_parse(self) -> Iterator[None]:
+        context = self.execution_context
+        # On an error Strawberry parses again (errors are not cached) and answers it.
+        with contextlib.suppress(GraphQLError):
+            context.graphql_document = self.cached_parse_document(
+                context.query, **context.parse_options
+            )
+        yield
+
+
+def tolerant(rule: type[ASTValidationRule]) -> type[ASTValidationRule]:
+    """Strawberry's depth rule follows fragment spreads as it is built, and a spread of a
+    fragment the document does not define raised KeyError: answered as the bare message
+    "'Name'" over HTTP, logged as an internal error (and unanswered) over WebSocket. Without
+    it, graphql-core's KnownFragmentNames reports the spread for what it is."""
+
+    class Tolerant(rule):  # type: ignore[misc,valid-type]
+        def __init__(self, context: ValidationContext) -> None:
+            try:
+                super().__init__(context)
+            except KeyError:
+                ASTValidationRule.__init__(self, context)
+
+    return Tolerant
 
 
 class GatewaySchema(strawberry.Schema):
@@ -121,12 +163,12 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
     # The limit rules are built once: the validation cache is keyed by the rule classes, and
     # the limiters make a new class per instance (a per-operation limiter never hits the cache).
     limit_rules = [
-        *QueryDepthLimiter(max_depth=s.graphql_max_depth).validation_rules,
+        *map(tolerant, QueryDepthLimiter(max_depth=s.graphql_max_depth).validation_rules),
         *MaxAliasesLimiter(max_alias_count=s.graphql_max_aliases).validation_rules,
     ]
     # Factories: a fresh extension per operation (the caches themselves are shared).
     extensions: list[type[SchemaExtension] | Callable[[], SchemaExtension]] = [
-        lambda: ParserCache(maxsize=CACHE_SIZE),
+        lambda: AnsweredParserCache(maxsize=CACHE_SIZE),
         lambda: ValidationCache(maxsize=CACHE_SIZE),
         lambda: AddValidationRules(limit_rules),
         lambda: MaxTokensLimiter(max_token_count=s.graphql_max_tokens),

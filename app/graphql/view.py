@@ -6,6 +6,7 @@ transport rejects."""
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Mapping
 from typing import Any
 
@@ -30,13 +31,15 @@ from app.exports.links import Linker
 from app.graphql.context import Context
 from app.graphql.ide import ide_routes, with_ide
 from app.graphql.schema import build_schema
-from app.graphql.websocket import TimedTransportWSHandler, is_subscription
+from app.graphql.websocket import BoundedCloseAdapter, TimedTransportWSHandler, is_subscription
 from app.settings import MAX_BODY_BYTES, Settings
 
 SESSION_KEY = "graphql_session"
+CONTEXT_KEY = "graphql_context"
 NO_QUERY = "No GraphQL query in the request: send `query`, or open this URL in a browser."
 SUBSCRIPTIONS_OVER_HTTP = "Subscriptions are served over WebSocket (graphql-transport-ws) only."
 TOO_LARGE = "The request body is larger than 1 MiB."
+NOT_AN_OPERATION = "The request body must be a JSON object with `query`."
 
 
 def _error_body(message: str, code: str) -> dict[str, Any]:
@@ -90,6 +93,7 @@ def _transport_error(exc: HTTPException) -> JSONResponse:
 class GatewayGraphQL(GraphQL[Context, None]):
     # Only graphql-transport-ws: the legacy graphql-ws protocol is deprecated by its authors.
     graphql_transport_ws_handler_class = TimedTransportWSHandler
+    websocket_adapter_class = BoundedCloseAdapter
 
     def __init__(self, settings: Settings) -> None:
         super().__init__(
@@ -103,22 +107,48 @@ class GatewayGraphQL(GraphQL[Context, None]):
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         async with scope["app"].state.sessionmaker() as session:
             scope.setdefault("state", {})[SESSION_KEY] = session
-            if scope["type"] != "http":
-                await super().__call__(scope, receive, send)
-                return
-            response: Response
             try:
-                request = Request(scope, _bounded(scope, receive))
-                async with asyncio.timeout(self.settings.graphql_timeout_seconds):
-                    response = await self.run(request)
-            except HTTPException as exc:
-                response = _transport_error(exc)
-            except TimeoutError:
-                response = JSONResponse(
-                    _error_body("The operation took too long and was stopped.", "TIMEOUT"),
-                    status_code=504,
-                )
-            await response(scope, receive, send)
+                await self._serve(scope, receive, send)
+            finally:
+                context: Context | None = scope["state"].get(CONTEXT_KEY)
+                if context is not None:
+                    await context.settle()  # before the session closes
+
+    async def _serve(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await super().__call__(scope, receive, send)
+            return
+        response: Response
+        try:
+            request = Request(scope, _bounded(scope, receive))
+            async with asyncio.timeout(self.settings.graphql_timeout_seconds):
+                response = await self.run(request)
+        except HTTPException as exc:
+            response = _transport_error(exc)
+        except TimeoutError:
+            response = JSONResponse(
+                _error_body("The operation took too long and was stopped.", "TIMEOUT"),
+                status_code=504,
+            )
+        await response(scope, receive, send)
+
+    def decode_json(self, data: str | bytes) -> object:
+        """JSON nested past the parser's recursion limit, or bytes in no encoding JSON allows,
+        is not JSON either. Strawberry only catches JSONDecodeError: these would be a 500 over
+        HTTP (not a 400) and an unhandled error over WebSocket (not a 4400 close)."""
+        try:
+            return json.loads(data)
+        except (RecursionError, UnicodeDecodeError) as exc:
+            raise json.JSONDecodeError(type(exc).__name__, "", 0) from exc
+
+    def parse_json(self, data: str | bytes) -> Any:
+        """A request body must be an object (or a list, which Strawberry refuses as a batch):
+        Strawberry reads any other JSON value as one and fails with a 500. Bodies arrive as
+        bytes; query-string values arrive as str, and Strawberry checks those itself."""
+        parsed = super().parse_json(data)
+        if isinstance(data, bytes) and not isinstance(parsed, dict | list):
+            raise HTTPException(400, NOT_AN_OPERATION)
+        return parsed
 
     async def execute_single(  # Strawberry's signature
         self,
@@ -132,7 +162,10 @@ class GatewayGraphQL(GraphQL[Context, None]):
         """Subscriptions are served over WebSocket only: over HTTP Strawberry would run them as
         multipart streams, which this gateway does not speak (a 400, not a masked 500)."""
         query = request_data.query or ""
-        if "subscription" in query and is_subscription(query, request_data.operation_name):
+        max_tokens = self.settings.graphql_max_tokens
+        if "subscription" in query and is_subscription(
+            query, request_data.operation_name, max_tokens
+        ):
             raise HTTPException(400, SUBSCRIPTIONS_OVER_HTTP)
         return await super().execute_single(
             request, request_adapter, sub_response, context, root_value, request_data
@@ -142,7 +175,7 @@ class GatewayGraphQL(GraphQL[Context, None]):
         self, request: Request | WebSocket, response: Response | WebSocket
     ) -> Context:
         session: AsyncSession = request.state.graphql_session
-        return Context(
+        context = Context(
             request=request,
             response=response,
             session=session,
@@ -150,6 +183,8 @@ class GatewayGraphQL(GraphQL[Context, None]):
             linker=_linker(self.settings, request),
             credentials=request.headers,
         )
+        setattr(request.state, CONTEXT_KEY, context)
+        return context
 
     async def process_result(
         self, request: Request, result: ExecutionResult

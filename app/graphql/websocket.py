@@ -7,35 +7,83 @@ over HTTP; a subscription is long-lived by design and bounded by its own watch l
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 from graphql import GraphQLError, OperationType, get_operation_ast, parse
+from strawberry.asgi import ASGIWebSocketAdapter
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
     BaseGraphQLTransportWSHandler,
     Operation,
 )
 from strawberry.subscriptions.protocols.graphql_transport_ws.types import (
     CompleteMessage,
+    Message,
     NextMessage,
+    SubscribeMessage,
 )
 
 from app.graphql.context import Context
 
 TIMEOUT_MESSAGE = "The operation took too long and was stopped."
+CLOSE_REASON_BYTES = 123  # RFC 6455 §5.5: a control frame carries 125 bytes, 2 for the code
 
 
-def is_subscription(query: str, operation_name: str | None) -> bool:
-    """Whether the operation to run is a subscription; unparsable text is left to Strawberry,
-    which answers it at once."""
+def is_subscription(query: object, operation_name: object, max_tokens: int) -> bool:
+    """Whether the operation to run is a subscription. The parse is held to the same token
+    limit as Strawberry's own; anything unparsable (or not text) is left to Strawberry, which
+    answers it at once."""
+    if not isinstance(query, str) or not isinstance(operation_name, str | None):
+        return False
     try:
-        operation = get_operation_ast(parse(query), operation_name)
+        operation = get_operation_ast(parse(query, max_tokens=max_tokens), operation_name)
     except GraphQLError:
         return False
     return operation is not None and operation.operation == OperationType.SUBSCRIPTION
 
 
+def _well_typed(payload: dict[Any, Any]) -> bool:
+    return (
+        isinstance(payload.get("query"), str)
+        and isinstance(payload.get("operationName"), str | None)
+        and isinstance(payload.get("variables"), dict | None)
+        and isinstance(payload.get("extensions"), dict | None)
+    )
+
+
+class BoundedCloseAdapter(ASGIWebSocketAdapter):
+    """Strawberry closes with an error as the reason (a syntax error quotes the document, an
+    unknown message type repeats it), and a close reason over 123 bytes failed the close itself:
+    an unhandled ProtocolError in place of the 4400."""
+
+    async def close(self, code: int, reason: str) -> None:
+        encoded = reason.encode()
+        if len(encoded) > CLOSE_REASON_BYTES:
+            reason = encoded[: CLOSE_REASON_BYTES - 3].decode(errors="ignore") + "..."
+        await super().close(code, reason)
+
+
 class TimedTransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
+    async def handle_message(self, message: Message) -> None:
+        """A message that is JSON but no object (`5`, `"x"`, `[]`) is invalid, closed with 4400
+        like any other; Strawberry indexed it as one and failed with an unhandled TypeError."""
+        if not isinstance(message, dict):
+            await self.handle_invalid_message("WebSocket message must be a JSON object")
+            return
+        await super().handle_message(message)
+
+    async def handle_subscribe(self, message: SubscribeMessage) -> None:
+        """A `subscribe` whose query (or operation name, or variables) has the wrong JSON type
+        is an invalid message, closed with 4400 as the protocol says; Strawberry would run it
+        and fail with an internal error."""
+        payload: object = message.get("payload")
+        if not isinstance(payload, dict) or not _well_typed(payload):
+            await self.handle_invalid_message("The subscribe payload is malformed.")
+            return
+        await super().handle_subscribe(message)
+
     async def run_operation(self, operation: Operation[Context, None]) -> None:
-        if is_subscription(operation.query, operation.operation_name):
+        max_tokens = self.context.settings.graphql_max_tokens
+        if is_subscription(operation.query, operation.operation_name, max_tokens):
             await super().run_operation(operation)
             return
         try:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import time
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
@@ -380,3 +381,29 @@ async def test_the_legacy_graphql_ws_protocol_is_refused_with_4406(server: str) 
             await _recv(ws)
     assert closed.value.rcvd is not None
     assert closed.value.rcvd.code == 4406
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        {"query": 5},
+        {"query": None},
+        {},
+        {"query": ["{ __typename }"]},
+        {"query": "{ __typename }", "operationName": 7},
+        {"query": "{ __typename }", "variables": [1]},
+        "{ __typename }",
+    ],
+)
+async def test_a_malformed_subscribe_message_closes_with_4400(
+    server: str, tenant: Tenant, payload: object, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The protocol's answer to an invalid message, not a hang or an internal error."""
+    async for ws in _open(server, {"REB-APIKEY": tenant.key}):
+        assert await _recv(ws) == {"type": "connection_ack"}
+        await ws.send(json.dumps({"id": "bad", "type": "subscribe", "payload": payload}))
+        with pytest.raises(ConnectionClosed) as closed:
+            await _recv(ws)
+        assert closed.value.rcvd is not None
+        assert closed.value.rcvd.code == 4400
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
