@@ -36,7 +36,7 @@ from app.settings import MAX_BODY_BYTES, Settings
 
 SESSION_KEY = "graphql_session"
 CONTEXT_KEY = "graphql_context"
-NO_QUERY = "No GraphQL query in the request: send `query`, or open this URL in a browser."
+NO_QUERY = "No GraphQL query in the request: send `query`."
 SUBSCRIPTIONS_OVER_HTTP = "Subscriptions are served over WebSocket (graphql-transport-ws) only."
 TOO_LARGE = "The request body is larger than 1 MiB."
 NOT_AN_OPERATION = "The request body must be a JSON object with `query`."
@@ -57,7 +57,7 @@ def _bounded(scope: Scope, receive: Receive) -> Receive:
     """Refuse a body over MAX_BODY_BYTES before it is read: at once by its Content-Length, and
     by counting while it streams, so a chunked body or a false Content-Length gets no further."""
     declared = Headers(scope=scope).get("content-length", "")
-    if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+    if declared.isascii() and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
         raise HTTPException(413, TOO_LARGE)
     size = 0
 
@@ -72,20 +72,21 @@ def _bounded(scope: Scope, receive: Receive) -> Receive:
     return receive_bounded
 
 
-def _transport_error(exc: HTTPException) -> JSONResponse:
+def _transport_error(exc: HTTPException, *, ide: bool) -> JSONResponse:
     """A JSON body for what Strawberry (or the body limit) rejects before execution. A mutation
-    over GET is a 405 with `Allow: POST`, as the GraphQL-over-HTTP spec asks; Strawberry says
-    400."""
+    over GET is a 405 with `Allow: POST`, as the GraphQL-over-HTTP spec asks (Strawberry says
+    400); another method is a 405 allowing GET and POST."""
     status = exc.status_code
     cause = exc.__cause__
     if isinstance(cause, InvalidOperationTypeError) and cause.operation_type.value == "mutation":
         status = 405  # only a mutation over GET reaches here: POST allows every operation
     if status == 405:
         body = _error_body(exc.reason, "METHOD_NOT_ALLOWED")
-        return JSONResponse(body, status_code=405, headers={"Allow": "POST"})
+        allow = "POST" if status != exc.status_code else "GET, POST"  # a mutation: POST only
+        return JSONResponse(body, status_code=405, headers={"Allow": allow})
     reason = exc.reason
-    if status == 404:  # Strawberry's answer to a GET without a query from a non-browser
-        status, reason = 400, NO_QUERY
+    if status == 404:  # Strawberry's answer to a GET without a query that could want an IDE
+        status, reason = 400, NO_QUERY + (" GraphiQL is served here to browsers." if ide else "")
     code = "PAYLOAD_TOO_LARGE" if status == 413 else "BAD_REQUEST"
     return JSONResponse(_error_body(reason, code), status_code=status)
 
@@ -124,7 +125,7 @@ class GatewayGraphQL(GraphQL[Context, None]):
             async with asyncio.timeout(self.settings.graphql_timeout_seconds):
                 response = await self.run(request)
         except HTTPException as exc:
-            response = _transport_error(exc)
+            response = _transport_error(exc, ide=self.settings.graphql_ide)
         except TimeoutError:
             response = JSONResponse(
                 _error_body("The operation took too long and was stopped.", "TIMEOUT"),

@@ -402,3 +402,19 @@ async def test_a_get_without_a_query_is_a_400_saying_what_to_send(
     assert body["data"] is None
     assert "query" in body["errors"][0]["message"]
     assert body["errors"][0]["extensions"]["code"] == "BAD_REQUEST"
+
+
+async def test_head_is_a_405_allowing_get_and_post(harness: Harness) -> None:
+    response = await harness.client.head("/graphql", params={"query": "{ __typename }"})
+    assert response.status_code == 405
+    assert response.headers["allow"] == "GET, POST"
+
+
+async def test_without_the_ide_a_get_without_a_query_does_not_point_at_a_browser(
+    locked_down: Harness,
+) -> None:
+    response = await locked_down.client.get("/graphql", headers={"Accept": "*/*"})
+    assert response.status_code == 400, response.text
+    message = response.json()["errors"][0]["message"]
+    assert "query" in message
+    assert "GraphiQL" not in message
