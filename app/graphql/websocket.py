@@ -7,9 +7,11 @@ over HTTP; a subscription is long-lived by design and bounded by its own watch l
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from typing import Any
 
 from graphql import GraphQLError, OperationType, get_operation_ast, parse
+from starlette.websockets import WebSocketDisconnect, WebSocketDisconnected
 from strawberry.asgi import ASGIWebSocketAdapter
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
     BaseGraphQLTransportWSHandler,
@@ -63,6 +65,17 @@ class BoundedCloseAdapter(ASGIWebSocketAdapter):
 
 
 class TimedTransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
+    async def send_message(self, message: Message) -> None:
+        """An operation that finishes as its socket closes has no one left to answer; the
+        handler is cancelling it anyway. Strawberry logged that as an error."""
+        with contextlib.suppress(WebSocketDisconnected, WebSocketDisconnect):
+            await super().send_message(message)
+
+    def forget_id(self, id: str) -> None:
+        """A socket that closes forgets its operations before cancelling them, so one that
+        completes meanwhile finds itself gone: a KeyError Strawberry logged as an error."""
+        self.operations.pop(id, None)
+
     async def handle_message(self, message: Message) -> None:
         """A message that is JSON but no object (`5`, `"x"`, `[]`) is invalid, closed with 4400
         like any other; Strawberry indexed it as one and failed with an unhandled TypeError."""
