@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import Result, delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.attributes import set_committed_value
 
 from app.errors import Conflict, FieldError, Invalid, NotFound
 from app.exports.query import QueryError, parse_filter, parse_sort, q_clause
@@ -154,10 +155,11 @@ async def replace_export(
     pending, so a worker's claim or a concurrent delete since it was read is a 409, never a
     lost claim or a 500."""
     ensure_modifiable(export)
+    values = _request_values(spec, now or utcnow())
     result = await session.execute(
         update(DataExport)
         .where(DataExport.pk == export.pk, DataExport.status == PENDING)
-        .values(**_request_values(spec, now or utcnow()))
+        .values(**values)
         .execution_options(synchronize_session=False)
     )
     if _rowcount(result) != 1:
@@ -167,7 +169,8 @@ async def replace_export(
         export.status = status
         ensure_modifiable(export)
         raise Conflict("The data export changed while this request changed it; retry.")
-    await session.refresh(export)
+    for column, value in values.items():  # what was written, without reading it back
+        set_committed_value(export, column, value)
     return export
 
 
