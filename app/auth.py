@@ -11,35 +11,20 @@ import hashlib
 import hmac
 import secrets
 from collections.abc import Mapping
-from dataclasses import dataclass
 
 import jwt
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from app.errors import Forbidden, Unauthorized
+from app.db import unit_of_work
+from app.errors import Unauthorized
+from app.exports.principal import PERMISSIONS, Principal
 from app.ids import new_id
 from app.models import ApiKey, User, utcnow
 from app.settings import Settings
 
-PERMISSIONS = ("read", "write")
 KEY_PREFIX_LENGTH = 8
 MAX_CREDENTIAL_LENGTH = 4096
-
-
-@dataclass(frozen=True)
-class Principal:
-    organization_id: str
-    user: User
-    permissions: frozenset[str]
-
-    @property
-    def user_id(self) -> str:
-        return self.user.id
-
-    def require(self, permission: str) -> None:
-        if permission not in self.permissions:
-            raise Forbidden(f"This credential lacks the {permission!r} permission.")
 
 
 def hash_secret(secret: str, pepper: str) -> str:
@@ -102,6 +87,14 @@ async def authenticate(
     if api_key:
         return await _authenticate_key(session, api_key, settings)
     raise Unauthorized("Missing credentials: send REB-APIKEY or Authorization: Bearer.")
+
+
+async def sign_in(
+    sessions: async_sessionmaker[AsyncSession], credentials: Mapping[str, str], settings: Settings
+) -> Principal:
+    """Authenticate in a short session of its own (one read, nothing written)."""
+    async with unit_of_work(sessions) as session:
+        return await authenticate(session, credentials, settings)
 
 
 async def _authenticate_key(session: AsyncSession, secret: str, settings: Settings) -> Principal:

@@ -6,6 +6,10 @@ share one file, plus the case-folding function the query module relies on.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Awaitable
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +31,10 @@ def is_sqlite(url: str) -> bool:
     return make_url(url).get_backend_name() == "sqlite"
 
 
-def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
+def make_engine(url: str, *, pool_size: int | None = None, **kwargs: Any) -> AsyncEngine:
+    """`pool_size` bounds the connections a process holds at once (overflow included)."""
+    if pool_size is not None:
+        kwargs |= {"pool_size": pool_size, "max_overflow": 0}
     if is_sqlite(url):
         parsed = make_url(url)
         if parsed.database and parsed.database != ":memory:":
@@ -54,3 +61,45 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
 
 def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False)
+
+
+async def to_the_end(cleanup: Awaitable[None]) -> None:
+    """Await a session's cleanup to its end even when the task is cancelled meanwhile: cut off,
+    a rollback leaves its connection half reset and the pool would hand it on in the middle of
+    it. graphql-core cancels the siblings of a failed field, a timeout or a closing socket its
+    operations. The cancellation is raised once the cleanup is done."""
+    task = asyncio.ensure_future(cleanup)
+    cancelled = False
+    while True:
+        try:
+            await asyncio.shield(task)
+            break
+        except asyncio.CancelledError:
+            if task.done():
+                if not task.cancelled():
+                    task.exception()  # retrieved: the cancellation is what propagates
+                raise
+            cancelled = True
+    if cancelled:
+        raise asyncio.CancelledError
+
+
+@asynccontextmanager
+async def unit_of_work(sessions: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncSession]:
+    """One short session: rolled back on failure, closed (its connection back in the pool) at
+    the end. A statement cut off by cancellation leaves its connection in an unknown state, so
+    that connection is invalidated rather than reused. Committing is the caller's decision."""
+    session = sessions()
+    try:
+        yield session
+    except asyncio.CancelledError:
+        with contextlib.suppress(Exception):  # the cancellation is what propagates
+            await to_the_end(session.invalidate())
+        raise
+    except BaseException:
+        # A rollback expires what the session holds; detached first, rows keep what they loaded.
+        session.expunge_all()
+        await to_the_end(session.rollback())
+        raise
+    finally:
+        await to_the_end(session.close())

@@ -14,7 +14,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.db import make_engine, make_sessionmaker
 from app.errors import DomainError
+from app.exports.limits import Limits
 from app.exports.storage import Storage
+from app.exports.usecases import Core
 from app.graphql.view import graphql_routes
 from app.rest.problems import handle_domain_error, handle_http_exception, handle_unexpected
 from app.rest.routes import routes as rest_routes
@@ -55,9 +57,15 @@ def create_app(settings: Settings | None = None) -> Starlette:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        engine = make_engine(settings.database_url)
+        engine = make_engine(settings.database_url, pool_size=settings.database_pool_size)
         app.state.engine = engine
         app.state.sessionmaker = make_sessionmaker(engine)
+        app.state.core = Core(
+            sessions=app.state.sessionmaker,
+            storage=app.state.storage,
+            limits=Limits.of(settings),
+            signing_secret=settings.signing_secret,
+        )
         worker_task: asyncio.Task[None] | None = None
         if settings.worker_mode == "inprocess":
             from app.exports.worker import Worker

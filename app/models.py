@@ -93,6 +93,8 @@ class DataExport(Base):
         UniqueConstraint("organization_id", "id"),
         Index("ix_data_exports_org_created", "organization_id", "created_time"),
         Index("ix_data_exports_due", "status", "scheduled_time"),
+        # AUTOINCREMENT: SQLite would otherwise give a deleted export's number to the next one.
+        {"sqlite_autoincrement": True},
     )
 
     pk: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
@@ -123,6 +125,8 @@ class DataExport(Base):
 
 
 class ExportFile(Base):
+    """A published file: its row is committed before the file appears under its storage key."""
+
     __tablename__ = "export_files"
 
     id: Mapped[str] = mapped_column(String(50), primary_key=True)
@@ -136,6 +140,21 @@ class ExportFile(Base):
     sha256: Mapped[str] = mapped_column(String(64))
     storage_key: Mapped[str] = mapped_column(String(200))
     record_count: Mapped[int] = mapped_column(BigInteger)
+    created_time: Mapped[datetime]
+
+
+class PendingFile(Base):
+    """A file a worker is writing: committed before the temp file is created, so every file on
+    disk has a row. The sweeper removes one whose claim (lease_owner) is no longer held."""
+
+    __tablename__ = "pending_files"
+
+    storage_key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    organization_id: Mapped[str] = mapped_column(String(50))
+    export_pk: Mapped[int] = mapped_column(
+        ForeignKey("data_exports.pk", ondelete="CASCADE"), index=True
+    )
+    lease_owner: Mapped[str] = mapped_column(String(64))
     created_time: Mapped[datetime]
 
 
@@ -153,7 +172,10 @@ class EmailOutbox(Base):
     """An email to send, committed with the export's completion so none is lost."""
 
     __tablename__ = "email_outbox"
-    __table_args__ = (Index("ix_email_outbox_due", "sent_time", "next_attempt"),)
+    __table_args__ = (
+        Index("ix_email_outbox_due", "sent_time", "next_attempt"),
+        {"sqlite_autoincrement": True},
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     organization_id: Mapped[str] = mapped_column(String(50))

@@ -25,6 +25,7 @@ from starlette.applications import Starlette
 
 from app.auth import issue_api_key
 from app.demo import ensure_user
+from app.exports.limits import Limits
 from app.main import create_app
 from app.migrate import upgrade
 from app.models import Base, User
@@ -187,6 +188,14 @@ def client(harness: Harness) -> httpx.AsyncClient:
 
 def with_settings(settings: Settings, **changes: Any) -> Settings:
     return replace(settings, **changes)
+
+
+def set_limits(harness: Harness, monkeypatch: pytest.MonkeyPatch, **changes: Any) -> None:
+    """Serve with other limits (EXPORT_MAX_RECORDS, …): the settings and the core's copy."""
+    changed = with_settings(harness.settings, **changes)
+    monkeypatch.setattr(harness.app.state, "settings", changed)
+    core = harness.app.state.core
+    monkeypatch.setattr(harness.app.state, "core", replace(core, limits=Limits.of(changed)))
 
 
 RATE_LIMIT_CLOCK = 1_800_001_234.0

@@ -16,7 +16,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("app.exports",),
     ("app.auth",),
     ("app.graphql", "app.rest"),
-    ("app.main", "app.demo"),
+    ("app.main", "app.demo", "app.demo_data"),
     ("app.cli", "app.__main__", "app"),
 ]
 WEB_FRAMEWORKS = ("starlette", "strawberry", "uvicorn", "graphql")
@@ -76,3 +76,19 @@ def test_layering_catches_an_upward_import(tmp_path: Path) -> None:
     """The check itself can fail: an exports module importing app.rest is flagged."""
     assert _layer("app.exports.service") < _layer("app.rest.routes")
     assert _layer("app.db") < _layer("app.exports.worker")
+
+
+SURFACES = ("app.rest", "app.graphql")
+
+
+@pytest.mark.parametrize(
+    "path", [p for p in MODULES if _module_name(p).startswith(SURFACES)], ids=_module_name
+)
+def test_surfaces_reach_data_only_through_the_use_cases(path: Path) -> None:
+    """REST and GraphQL translate requests into use-case calls: no SQL, no sessions, no
+    service or worker internals (app/exports/usecases.py owns transactions and files)."""
+    for imported in _imports(path):
+        assert imported.split(".")[0] != "sqlalchemy", f"{path.name} imports {imported}"
+        assert imported not in ("app.exports.service", "app.db", "app.exports.storage"), (
+            f"{path.name} imports {imported}"
+        )

@@ -2,48 +2,59 @@
 
 One conditional `UPDATE … RETURNING` per claim: on PostgreSQL the candidate is picked with
 `FOR UPDATE SKIP LOCKED`; on SQLite the single statement is atomic because writers serialize.
-A claim is a lease: a worker that dies stops renewing it, and another takes the export over.
+A claim is a lease held by a token unique to that claim: a worker that dies stops renewing it,
+and another takes the export over with a new token. The queue statements (promote, claim) span
+organizations by design; every statement after the claim names the export's organization.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import ColumnElement, and_, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.exports.status import Status
 from app.models import DataExport
 
-PENDING, QUEUED, PROCESSING = "pending", "queued", "processing"
+
+@dataclass(frozen=True)
+class Claim:
+    """Which export a worker holds, and the token that proves it."""
+
+    organization_id: str
+    pk: int
+    owner: str
 
 
 async def promote_due(session: AsyncSession, now: datetime) -> None:
     """Exports whose scheduled time has come move from pending to queued."""
     await session.execute(
         update(DataExport)
-        .where(DataExport.status == PENDING, DataExport.scheduled_time <= now)
-        .values(status=QUEUED, updated_time=now)
+        .where(DataExport.status == Status.PENDING, DataExport.scheduled_time <= now)
+        .values(status=Status.QUEUED, updated_time=now)
     )
     await session.commit()
 
 
-def _claimable(now: datetime) -> object:
+def _claimable(now: datetime) -> ColumnElement[bool]:
     return or_(
         and_(
-            DataExport.status == QUEUED,
+            DataExport.status == Status.QUEUED,
             or_(DataExport.not_before.is_(None), DataExport.not_before <= now),
         ),
-        and_(DataExport.status == PROCESSING, DataExport.lease_expires < now),
+        and_(DataExport.status == Status.PROCESSING, DataExport.lease_expires < now),
     )
 
 
 async def claim_next(
     session: AsyncSession, *, owner: str, now: datetime, lease_seconds: int
-) -> int | None:
-    """Take the most overdue claimable export; returns its pk or None."""
+) -> Claim | None:
+    """Take the most overdue claimable export under the token `owner`."""
     candidate = (
         select(DataExport.pk)
-        .where(_claimable(now))  # type: ignore[arg-type]
+        .where(_claimable(now))
         .order_by(DataExport.scheduled_time, DataExport.pk)
         .limit(1)
     )
@@ -51,42 +62,53 @@ async def claim_next(
         candidate = candidate.with_for_update(skip_locked=True)
     stmt = (
         update(DataExport)
-        .where(DataExport.pk == candidate.scalar_subquery(), _claimable(now))  # type: ignore[arg-type]
+        .where(DataExport.pk == candidate.scalar_subquery(), _claimable(now))
         .values(
-            status=PROCESSING,
+            status=Status.PROCESSING,
             lease_owner=owner,
             lease_expires=now + timedelta(seconds=lease_seconds),
             attempts=DataExport.attempts + 1,
             updated_time=now,
         )
-        .returning(DataExport.pk)
+        .returning(DataExport.organization_id, DataExport.pk)
         .execution_options(synchronize_session=False)
     )
-    pk = (await session.execute(stmt)).scalar_one_or_none()
+    row = (await session.execute(stmt)).one_or_none()
     await session.commit()
-    return pk
+    return Claim(organization_id=row[0], pk=row[1], owner=owner) if row else None
 
 
-async def renew(
-    session: AsyncSession, *, pk: int, owner: str, now: datetime, lease_seconds: int
-) -> bool:
-    """Extend the lease; False means the claim was lost (expired and taken, or deleted)."""
-    result = await session.execute(
-        update(DataExport)
+def held_by(claim: Claim) -> ColumnElement[bool]:
+    """The condition every write of a claimed export must carry."""
+    return and_(
+        DataExport.organization_id == claim.organization_id,
+        DataExport.pk == claim.pk,
+        DataExport.lease_owner == claim.owner,
+        DataExport.status == Status.PROCESSING,
+    )
+
+
+def live_claim(pk: object, owner: object, now: datetime) -> ColumnElement[bool]:
+    """A claim still held: a pending file whose claim fails this may be swept."""
+    return (
+        select(DataExport.pk)
         .where(
             DataExport.pk == pk,
             DataExport.lease_owner == owner,
-            DataExport.status == PROCESSING,
+            DataExport.status == Status.PROCESSING,
+            DataExport.lease_expires >= now,
         )
+        .exists()
+    )
+
+
+async def renew(session: AsyncSession, *, claim: Claim, now: datetime, lease_seconds: int) -> bool:
+    """Extend the lease; False means the claim was lost (expired and taken, or deleted)."""
+    result = await session.execute(
+        update(DataExport)
+        .where(held_by(claim))
         .values(lease_expires=now + timedelta(seconds=lease_seconds))
         .execution_options(synchronize_session=False)
     )
     await session.commit()
     return bool(result.rowcount)  # type: ignore[attr-defined]
-
-
-def held_by(pk: int, owner: str) -> object:
-    """The condition every write of a claimed export must carry."""
-    return and_(
-        DataExport.pk == pk, DataExport.lease_owner == owner, DataExport.status == PROCESSING
-    )

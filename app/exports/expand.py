@@ -1,35 +1,35 @@
 """Expansions as batch loaders: one query for all the users (or files) of a page.
 
-REST `expand` and GraphQL field selection both go through these, so they load the same data.
+`EXPANSIONS` is the one place an expansion is declared (name → key → batch loader). REST's
+`expand=` and GraphQL's fields both resolve through it, so they load the same data. Every load
+names the organization.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Collection, Mapping
+from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.models import ExportFile, User
+from app.models import DataExport, ExportFile, User
 
-EXPANSIONS = ("user", "file")
+BatchLoader = Callable[[AsyncSession, str, Collection[Any]], Awaitable[Mapping[Any, Any]]]
 
 
-def parse_expand(text: str | None) -> set[str]:
-    """`user,file` → {"user", "file"}; raises ValueError naming an unknown expansion."""
-    if not text:
-        return set()
-    names = {part.strip() for part in text.split(",") if part.strip()}
-    unknown = sorted(names - set(EXPANSIONS))
-    if unknown:
-        raise ValueError(
-            f"Unknown expansion {', '.join(unknown)}; expected any of {', '.join(EXPANSIONS)}."
-        )
-    return names
+@dataclass(frozen=True)
+class Expansion:
+    name: str
+    key: Callable[[DataExport], Any]
+    """What of an export the loader looks up (None: nothing to expand)."""
+    load: BatchLoader
+    """(session, organization_id, keys) → {key: row}, one query for any number of keys."""
 
 
 async def load_users(
-    session: AsyncSession, *, organization_id: str, ids: Iterable[str]
+    session: AsyncSession, organization_id: str, ids: Collection[str]
 ) -> dict[str, User]:
     wanted = sorted({i for i in ids if i})
     if not wanted:
@@ -41,7 +41,7 @@ async def load_users(
 
 
 async def load_files(
-    session: AsyncSession, *, organization_id: str, ids: Iterable[str]
+    session: AsyncSession, organization_id: str, ids: Collection[str]
 ) -> dict[str, ExportFile]:
     wanted = sorted({i for i in ids if i})
     if not wanted:
@@ -55,7 +55,7 @@ async def load_files(
 
 
 async def load_files_by_export(
-    session: AsyncSession, *, organization_id: str, export_pks: Iterable[int]
+    session: AsyncSession, organization_id: str, export_pks: Collection[int]
 ) -> dict[int, list[ExportFile]]:
     """Every retained file of each export, newest first."""
     wanted = sorted(set(export_pks))
@@ -70,3 +70,27 @@ async def load_files_by_export(
     for row in rows:
         grouped[row.export_pk].append(row)
     return grouped
+
+
+EXPANSIONS: dict[str, Expansion] = {
+    expansion.name: expansion
+    for expansion in (
+        Expansion("user", lambda export: export.user_id, load_users),
+        Expansion("file", lambda export: export.file_id, load_files),
+    )
+}
+FILES_BY_EXPORT = Expansion("files", lambda export: export.pk, load_files_by_export)
+"""Not a REST expansion: GraphQL's `DataExport.files`, batched the same way."""
+
+
+def parse_expand(text: str | None) -> set[str]:
+    """`user,file` → {"user", "file"}; raises ValueError naming an unknown expansion."""
+    if not text:
+        return set()
+    names = {part.strip() for part in text.split(",") if part.strip()}
+    unknown = sorted(names - set(EXPANSIONS))
+    if unknown:
+        raise ValueError(
+            f"Unknown expansion {', '.join(unknown)}; expected any of {', '.join(EXPANSIONS)}."
+        )
+    return names

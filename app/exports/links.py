@@ -7,6 +7,19 @@ from dataclasses import dataclass
 from app.exports.signing import signed_path
 from app.models import DataExport, ExportFile, User
 
+DEFAULT_BASE_URL = "http://127.0.0.1:8000"
+"""Where links point when nothing better is known (emails sent by a standalone worker)."""
+
+
+def base_url(configured: str | None, scheme: str | None = None, netloc: str | None = None) -> str:
+    """PUBLIC_BASE_URL when set; else the origin the request came to (a WebSocket's scheme
+    mapped to HTTP's); else the default. The one place links get their origin."""
+    if configured:
+        return configured
+    if scheme and netloc:
+        return f"{ {'ws': 'http', 'wss': 'https'}.get(scheme, scheme) }://{netloc}"
+    return DEFAULT_BASE_URL
+
 
 @dataclass(frozen=True)
 class Linker:

@@ -15,7 +15,7 @@ import aiosmtplib
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from app.exports.links import Linker
+from app.exports.links import Linker, base_url
 from app.models import DataExport, EmailOutbox, ExportFile, utcnow
 from app.settings import Settings
 
@@ -25,7 +25,6 @@ GIVE_UP_AFTER = timedelta(hours=24)
 MAX_BACKOFF_SECONDS = 3600
 SEND_LEASE = timedelta(minutes=5)
 BATCH = 20
-DEFAULT_BASE_URL = "http://127.0.0.1:8000"
 
 
 def queue_emails(
@@ -69,7 +68,7 @@ class Mailer:
         self.settings = settings
         self.sessionmaker = sessionmaker
         self.linker = Linker(
-            settings.public_base_url or DEFAULT_BASE_URL,
+            base_url(settings.public_base_url),
             settings.signing_secret,
             settings.signed_link_ttl_seconds,
         )

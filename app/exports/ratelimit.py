@@ -23,16 +23,23 @@ class RateState:
     limit: int
     remaining: int
     reset_epoch: int
+    counted_at: int
+    exceeded: bool
+
+    def refusal(self) -> RateLimited:
+        return RateLimited(
+            limit=self.limit,
+            retry_at_epoch=self.reset_epoch,
+            retry_after_seconds=self.reset_epoch - self.counted_at,
+        )
 
 
-async def consume_write(
+async def count_write(
     session: AsyncSession, *, organization_id: str, limit: int, window_seconds: int
 ) -> RateState:
-    """Count one write; raises RateLimited when the window is already full.
-
-    Runs in its own transaction (committed here) so the count holds even when the write it
-    guards is then rejected: a client hammering with bad bodies is still limited.
-    """
+    """Count one write in the caller's transaction. The caller commits it on its own, before
+    the write it guards, so the count holds even when that write is refused: a client
+    hammering with bad bodies is still limited."""
     now = int(time.time())
     window = now - now % window_seconds
     reset = window + window_seconds
@@ -52,7 +59,10 @@ async def consume_write(
                 RateCounter.organization_id == organization_id, RateCounter.window_start < window
             )
         )
-    await session.commit()
-    if count > limit:
-        raise RateLimited(limit=limit, retry_at_epoch=reset, retry_after_seconds=reset - now)
-    return RateState(limit=limit, remaining=max(limit - count, 0), reset_epoch=reset)
+    return RateState(
+        limit=limit,
+        remaining=max(limit - count, 0),
+        reset_epoch=reset,
+        counted_at=now,
+        exceeded=count > limit,
+    )

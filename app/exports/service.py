@@ -1,6 +1,7 @@
-"""Export requests: create, read, list, replace and delete, scoped to one organization.
+"""Export rows: create, read, list, replace and delete, scoped to one organization.
 
-Keyword-only functions over an AsyncSession; callers (REST, GraphQL) commit at the edge.
+Keyword-only functions over an AsyncSession, for the use cases (app/exports/usecases.py), which
+own the transaction. Every statement names the organization and finds a row by its id there.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from app.errors import Conflict, FieldError, Invalid, NotFound
 from app.exports.query import QueryError, parse_filter, parse_sort, q_clause
 from app.exports.resources import export_query_fields
 from app.exports.schedule import first_run
+from app.exports.status import Status
 from app.exports.validation import (
     MAX_QUERY_TEXT,
     UNSTORABLE_MESSAGE,
@@ -26,19 +28,11 @@ from app.exports.validation import (
     has_unstorable_text,
 )
 from app.ids import new_id
-from app.models import DataExport, ExportFile, utcnow
+from app.models import DataExport, ExportFile, PendingFile, utcnow
 from app.timefmt import parse_iso_datetime
 
 MAX_LIMIT = 1000
 DEFAULT_LIMIT = 100
-
-PENDING, QUEUED, PROCESSING, COMPLETED, FAILED = (
-    "pending",
-    "queued",
-    "processing",
-    "completed",
-    "failed",
-)
 
 
 @dataclass(frozen=True)
@@ -81,7 +75,7 @@ def _request_values(spec: ExportSpec, now: datetime) -> dict[str, Any]:
         "fields": list(spec.fields),
         "recurring": dict(spec.recurring) if spec.recurring else None,
         "scheduled_time": _scheduled_time(spec, now),
-        "status": PENDING,
+        "status": Status.PENDING,
         "updated_time": now,
         "attempts": 0,
         "not_before": None,
@@ -132,18 +126,17 @@ async def create_export(
     session.add(export)
     try:
         await session.flush()
-    except IntegrityError:  # the same client-chosen id, created concurrently
-        await session.rollback()
+    except IntegrityError:  # the same client-chosen id, created concurrently: roll back
         raise Conflict(f"A data export with id {export.id!r} already exists.") from None
     return export
 
 
 def ensure_modifiable(export: DataExport) -> None:
     """Only a pending export (new, or recurring between runs) may be changed."""
-    if export.status != PENDING:
+    if export.status != Status.PENDING:
         raise Conflict(
             f"The data export is {export.status} and can no longer be modified."
-            if export.status in (COMPLETED, FAILED)
+            if Status(export.status).final
             else f"The data export is {export.status}; modify it when it is pending."
         )
 
@@ -158,12 +151,21 @@ async def replace_export(
     values = _request_values(spec, now or utcnow())
     result = await session.execute(
         update(DataExport)
-        .where(DataExport.pk == export.pk, DataExport.status == PENDING)
+        .where(
+            DataExport.organization_id == export.organization_id,
+            DataExport.id == export.id,
+            DataExport.pk == export.pk,
+            DataExport.status == Status.PENDING,
+        )
         .values(**values)
         .execution_options(synchronize_session=False)
     )
     if _rowcount(result) != 1:
-        status = await session.scalar(select(DataExport.status).where(DataExport.pk == export.pk))
+        status = await session.scalar(
+            select(DataExport.status).where(
+                DataExport.organization_id == export.organization_id, DataExport.id == export.id
+            )
+        )
         if status is None:
             raise Conflict("The data export was deleted while this request changed it.")
         export.status = status
@@ -174,23 +176,46 @@ async def replace_export(
     return export
 
 
-async def delete_export(session: AsyncSession, *, export: DataExport) -> list[str]:
-    """Delete the export and its file rows; returns the storage keys to remove afterwards.
-    Of concurrent deletes of one export, one succeeds and the others find nothing (404)."""
-    keys = list(
-        await session.scalars(
-            select(ExportFile.storage_key).where(ExportFile.export_pk == export.pk)
-        )
+async def delete_export(
+    session: AsyncSession, *, organization_id: str, export_id: str
+) -> list[str]:
+    """Delete the export with its file rows; returns the storage keys to remove after the commit.
+
+    The export row is locked first (PostgreSQL; SQLite serializes writers from the first
+    DELETE), so a worker cannot commit a file for it in between: every file row, published or
+    pending, is deleted here and its key returned. Of concurrent deletes one succeeds and the
+    others find nothing (404)."""
+    locked = select(DataExport.pk).where(
+        DataExport.organization_id == organization_id, DataExport.id == export_id
     )
-    await session.execute(delete(ExportFile).where(ExportFile.export_pk == export.pk))
+    if session.get_bind().dialect.name == "postgresql":
+        locked = locked.with_for_update()
+    pk = await session.scalar(locked)
+    if pk is None:
+        raise NotFound(f"Data export {export_id!r} was not found.")
+    published = await session.execute(
+        delete(ExportFile)
+        .where(ExportFile.organization_id == organization_id, ExportFile.export_pk == pk)
+        .returning(ExportFile.storage_key)
+    )
+    keys = list(published.scalars())
+    pending = await session.execute(
+        delete(PendingFile)
+        .where(PendingFile.organization_id == organization_id, PendingFile.export_pk == pk)
+        .returning(PendingFile.storage_key)
+    )
+    keys += pending.scalars()
     result = await session.execute(
         delete(DataExport)
-        .where(DataExport.pk == export.pk)
+        .where(
+            DataExport.organization_id == organization_id,
+            DataExport.id == export_id,
+            DataExport.pk == pk,
+        )
         .execution_options(synchronize_session=False)
     )
     if _rowcount(result) != 1:
-        raise NotFound(f"Data export {export.id!r} was not found.")
-    session.expunge(export)
+        raise NotFound(f"Data export {export_id!r} was not found.")
     return keys
 
 

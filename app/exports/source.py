@@ -20,8 +20,6 @@ from app.exports.fields import Field
 from app.exports.query import parse_filter, parse_sort, q_clause
 from app.exports.resources import RESOURCES, Resource, query_fields
 from app.exports.validation import ExportSpec
-from app.models import utcnow
-from app.settings import Settings
 
 
 def export_fields(resource: Resource, paths: Sequence[str]) -> list[Field]:
@@ -82,18 +80,11 @@ async def count_bounded(session: AsyncSession, stmt: Select[Any], bound: int) ->
     return await session.scalar(select(func.count()).select_from(limited)) or 0
 
 
-def record_limit(settings: Settings, fmt: str) -> int:
-    if fmt == "pdf":
-        return min(settings.export_max_records, settings.export_pdf_max_records)
-    return settings.export_max_records
-
-
 async def check_record_limit(
-    session: AsyncSession, *, organization_id: str, spec: ExportSpec, settings: Settings
+    session: AsyncSession, *, organization_id: str, spec: ExportSpec, maximum: int, now: datetime
 ) -> None:
     """Fail fast at request time when the export would already exceed the record limit."""
-    maximum = record_limit(settings, spec.format)
-    stmt = source_query_for(spec, organization_id, utcnow())
+    stmt = source_query_for(spec, organization_id, now)
     if await count_bounded(session, stmt, maximum) > maximum:
         # Only a rejected request pays for the exact count the problem reports.
         exact = select(func.count()).select_from(stmt.order_by(None).subquery())

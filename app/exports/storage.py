@@ -1,7 +1,11 @@
 """Export files on a local directory shared by every process (a network volume scales out).
 
-Writers stream into a temporary file in the same directory; publishing is an atomic rename,
-so a reader never sees a partial file and a crashed worker leaves only a temp file behind.
+Files follow the database. A worker commits a `pending_files` row naming the storage key before
+it creates `.partial-<key>.tmp`, renames that to `<key>` when it is complete (atomic, so a reader
+never sees a partial file), and then, in one transaction, turns the pending row into an
+`export_files` row. So every file here is covered by a committed row, and the sweeper
+(`app/exports/sweeper.py`) may remove any file that no row covers, and a pending row's files
+once its claim is no longer held.
 """
 
 from __future__ import annotations
@@ -9,10 +13,11 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
-import tempfile
-import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
+
+TEMP_PREFIX, TEMP_SUFFIX = ".partial-", ".tmp"
 
 
 class Storage:
@@ -20,40 +25,48 @@ class Storage:
         self.root = root
 
     def path(self, key: str) -> Path:
-        if "/" in key or "\\" in key or key.startswith("."):
+        if not key or "/" in key or "\\" in key or key.startswith(".") or "\x00" in key:
             raise ValueError("invalid storage key")
         return self.root / key
 
-    def open_temp(self) -> tuple[BinaryIO, Path]:
+    def temp_path(self, key: str) -> Path:
+        self.path(key)  # the same rules
+        return self.root / f"{TEMP_PREFIX}{key}{TEMP_SUFFIX}"
+
+    def open_temp(self, key: str) -> BinaryIO:
+        """The temp file a worker writes `key` into; its pending row must be committed first."""
         self.root.mkdir(parents=True, exist_ok=True)
-        fd, name = tempfile.mkstemp(dir=self.root, prefix=".partial-", suffix=".tmp")
-        return os.fdopen(fd, "wb"), Path(name)
+        return self.temp_path(key).open("wb")
 
-    def publish(self, temp: Path, key: str) -> None:
-        target = self.path(key)
-        os.replace(temp, target)
-
-    def discard(self, temp: Path) -> None:
-        with contextlib.suppress(FileNotFoundError):
-            temp.unlink()
-
-    def sweep_partials(self, *, older_than_seconds: float) -> int:
-        """Remove temp files a killed worker left behind; a live writer keeps its file fresh."""
-        cutoff = time.time() - older_than_seconds
-        removed = 0
-        for path in self.root.glob(".partial-*.tmp") if self.root.is_dir() else ():
-            with contextlib.suppress(FileNotFoundError):
-                if path.stat().st_mtime < cutoff:
-                    path.unlink()
-                    removed += 1
-        return removed
+    def publish(self, key: str) -> None:
+        """Rename the finished temp file to its key; FileNotFoundError if it was swept."""
+        os.replace(self.temp_path(key), self.path(key))
 
     def delete(self, key: str) -> None:
-        with contextlib.suppress(FileNotFoundError, ValueError):
-            self.path(key).unlink()
+        """Remove the file and its temp, whichever exist; a key no file can have is ignored."""
+        with contextlib.suppress(ValueError):
+            for path in (self.temp_path(key), self.path(key)):
+                with contextlib.suppress(FileNotFoundError, NotADirectoryError):
+                    path.unlink()
 
     def exists(self, key: str) -> bool:
         return self.path(key).is_file()
+
+    def listing(self) -> Iterator[tuple[str, bool]]:
+        """(key, is_temp) for every file here; anything not named by this module is ignored."""
+        if not self.root.is_dir():
+            return
+        with os.scandir(self.root) as entries:
+            for entry in entries:
+                if not entry.is_file(follow_symlinks=False):
+                    continue
+                name = entry.name
+                if name.startswith(TEMP_PREFIX) and name.endswith(TEMP_SUFFIX):
+                    key = name[len(TEMP_PREFIX) : -len(TEMP_SUFFIX)]
+                    if key and not key.startswith("."):
+                        yield key, True
+                elif not name.startswith("."):
+                    yield name, False
 
 
 class HashingWriter:

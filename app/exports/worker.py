@@ -1,5 +1,6 @@
-"""The export worker: claims due exports, streams their rows into a file, publishes it
-atomically, and queues the emails. Runs in-process (serve) or standalone (`python -m app worker`).
+"""The export worker: claims due exports, streams their rows into a file, publishes it in step
+with the database (see app/exports/storage.py), and queues the emails. Runs in-process (serve)
+or standalone (`python -m app worker`), and sweeps what crashed workers left behind.
 """
 
 from __future__ import annotations
@@ -13,14 +14,17 @@ import socket
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from pathlib import Path
+from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import Select, delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from app.exports.claims import claim_next, held_by, promote_due, renew
+from app.db import unit_of_work
+from app.errors import RecordLimitExceeded
+from app.exports.claims import Claim, claim_next, held_by, promote_due, renew
 from app.exports.fields import Kind
-from app.exports.formats import make_writer
+from app.exports.formats import FormatWriter, make_writer
+from app.exports.limits import Limits
 from app.exports.notify import Mailer, queue_emails
 from app.exports.resources import RESOURCES
 from app.exports.schedule import latest_missed, next_run_after
@@ -28,33 +32,39 @@ from app.exports.source import (
     build_source_query,
     export_fields,
     record_keys,
-    record_limit,
     to_record,
 )
+from app.exports.status import FailureReason, Status
 from app.exports.storage import HashingWriter, Storage
+from app.exports.sweeper import sweep
 from app.ids import new_id
-from app.models import DataExport, ExportFile, utcnow
+from app.models import DataExport, ExportFile, PendingFile, utcnow
 from app.settings import Settings
 from app.timefmt import parse_iso_datetime
 
 log = logging.getLogger("app.worker")
 
 BATCH_ROWS = 1000
-STALE_PARTIAL_SECONDS = 24 * 3600  # a live writer touches its file far more often than this
-COMPLETED, FAILED, PENDING, QUEUED = "completed", "failed", "pending", "queued"
 
 
 class LostClaim(Exception):
-    """The lease expired and another worker took over, or the export was deleted."""
+    """The lease expired and another worker or the sweeper took over, or the export was deleted."""
 
 
-class RecordLimitReached(Exception):
-    pass
+@dataclass(frozen=True)
+class Plan:
+    """What one run reads and how it writes it, settled before any file exists."""
+
+    statement: Select[Any]
+    writer: FormatWriter
+    keys: tuple[str, ...]
+    money: tuple[str, ...]
+    maximum: int
 
 
 @dataclass(frozen=True)
 class Produced:
-    temp: Path
+    key: str
     size: int
     sha256: str
     records: int
@@ -84,21 +94,30 @@ class Worker:
         self._stopping.set()
 
     async def run(self, *, once: bool = False) -> None:
-        swept = self.storage.sweep_partials(older_than_seconds=STALE_PARTIAL_SECONDS)
-        if swept:
-            log.info("removed %s partial files left by crashed workers", swept)
+        await self.sweep()
         loops = [self._loop(n, once=once) for n in range(self.concurrency)]
         if once:  # drain the exports first, so the mail they queue is sent before returning
             await asyncio.gather(*loops)
             await self._mail_loop(once=True)
             return
-        await asyncio.gather(*loops, self._mail_loop(once=once))
+        await asyncio.gather(*loops, self._mail_loop(once=once), self._sweep_loop())
+
+    async def sweep(self) -> None:
+        try:
+            await sweep(self.sessionmaker, self.storage, utcnow())
+        except Exception:
+            log.exception("sweep failed; retrying at the next interval")
+
+    async def _sweep_loop(self) -> None:
+        while not self._stopping.is_set():
+            await self._sleep(self.settings.worker_sweep_seconds)
+            if not self._stopping.is_set():
+                await self.sweep()
 
     async def _loop(self, n: int, *, once: bool) -> None:
-        owner = f"{self.identity}:{n}"
         while not self._stopping.is_set():
             try:
-                worked = await self.run_one(owner)
+                worked = await self.run_one()
             except Exception:
                 log.exception("worker loop error; continuing")
                 worked = False
@@ -125,48 +144,57 @@ class Worker:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._stopping.wait(), timeout=seconds)
 
-    async def run_one(self, owner: str) -> bool:
-        """Promote due exports, claim one and process it; False when nothing was due."""
+    async def run_one(self, owner: str | None = None) -> bool:
+        """Promote due exports, claim one and process it; False when nothing was due.
+        `owner` is the claim's token, fresh for every claim unless a test names it."""
         now = utcnow()
-        async with self.sessionmaker() as session:
+        owner = owner or f"{self.identity[-8:]}:{uuid.uuid4().hex}"
+        async with unit_of_work(self.sessionmaker) as session:
             await promote_due(session, now)
-            pk = await claim_next(
+            claim = await claim_next(
                 session, owner=owner, now=now, lease_seconds=self.settings.worker_lease_seconds
             )
-        if pk is None:
+        if claim is None:
             return False
-        await self._process(pk, owner)
+        await self._process(claim)
         return True
 
-    async def _process(self, pk: int, owner: str) -> None:
-        async with self.sessionmaker() as session:
-            export = await session.get(DataExport, pk)
-            if export is None:
-                return
-            session.expunge(export)
-        if export.attempts > self.settings.worker_max_attempts:
-            await self._fail(export, owner, "max-retries-reached")
+    async def _process(self, claim: Claim) -> None:
+        async with unit_of_work(self.sessionmaker) as session:
+            export = await session.scalar(
+                select(DataExport).where(
+                    DataExport.organization_id == claim.organization_id,
+                    DataExport.pk == claim.pk,
+                )
+            )
+        if export is None:
             return
-        renewer = asyncio.create_task(self._keep_lease(pk, owner))
-        produced: Produced | None = None
+        if export.attempts > self.settings.worker_max_attempts:
+            await self._fail(export, claim, FailureReason.MAX_RETRIES_REACHED)
+            return
+        renewer = asyncio.create_task(self._keep_lease(claim))
+        key: str | None = None
         try:
             run_at = await asyncio.to_thread(self._occurrence, export)  # rules can be slow
-            produced = await self._produce(export, run_at, renewer)
-            await self._publish(export, owner, run_at, produced)
-        except RecordLimitReached:
-            await self._fail(export, owner, "record-limit-exceeded")
+            plan = self._plan(export, run_at)
+            file_id, key = await self._reserve(claim, plan.writer.extension)
+            produced = await self._produce(plan, key, renewer)
+            await self._publish(export, claim, run_at, file_id, produced)
+            key = None  # published: the file is the export's now
+        except RecordLimitExceeded:
+            await self._fail(export, claim, FailureReason.RECORD_LIMIT_EXCEEDED)
         except LostClaim:
-            log.warning("lost the claim on export %s; another worker or a delete took it", pk)
+            log.warning("lost the claim on export %s; another worker or a delete took it", claim.pk)
         except Exception:
             log.exception("export %s failed (attempt %s)", export.id, export.attempts)
-            await self._retry_or_fail(export, owner)
+            await self._retry_or_fail(export, claim)
         finally:
             renewer.cancel()
             # A renewer that already ended with LostClaim (or an error) was handled above.
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await renewer
-            if produced is not None:
-                self.storage.discard(produced.temp)
+            if key is not None:
+                await self._abandon(claim, key)
 
     def _occurrence(self, export: DataExport) -> datetime:
         """When this run counts as happening, which is when relative date ranges are evaluated:
@@ -178,64 +206,108 @@ class Worker:
         missed = latest_missed(export.recurring["instruction"], start, utcnow())
         return max(export.scheduled_time, missed) if missed else export.scheduled_time
 
-    async def _keep_lease(self, pk: int, owner: str) -> None:
+    async def _keep_lease(self, claim: Claim) -> None:
         interval = self.settings.worker_lease_seconds / 3
         while True:
             await asyncio.sleep(interval)
-            async with self.sessionmaker() as session:
+            async with unit_of_work(self.sessionmaker) as session:
                 held = await renew(
                     session,
-                    pk=pk,
-                    owner=owner,
+                    claim=claim,
                     now=utcnow(),
                     lease_seconds=self.settings.worker_lease_seconds,
                 )
             if not held:
                 raise LostClaim
 
-    async def _produce(
-        self, export: DataExport, run_at: datetime, renewer: asyncio.Task[None]
-    ) -> Produced:
-        """Stream the rows into a temporary file: constant memory, one pass."""
+    async def _reserve(self, claim: Claim, extension: str) -> tuple[str, str]:
+        """Commit the pending row for the file about to be written, while the claim holds."""
+        file_id = new_id("file")
+        key = f"{file_id}.{extension}"
+        async with unit_of_work(self.sessionmaker) as session:
+            held = await session.execute(
+                update(DataExport)
+                .where(held_by(claim))
+                .values(updated_time=DataExport.updated_time)  # locks the row on PostgreSQL
+                .execution_options(synchronize_session=False)
+            )
+            if not held.rowcount:  # type: ignore[attr-defined]
+                raise LostClaim
+            await session.execute(
+                insert(PendingFile).values(
+                    storage_key=key,
+                    organization_id=claim.organization_id,
+                    export_pk=claim.pk,
+                    lease_owner=claim.owner,
+                    created_time=utcnow(),
+                )
+            )
+            await session.commit()
+        return file_id, key
+
+    async def _abandon(self, claim: Claim, key: str) -> None:
+        """Give up a file that will not be published: its row, then its bytes. What fails here
+        is the sweeper's, once the claim is no longer held."""
+        try:
+            async with unit_of_work(self.sessionmaker) as session:
+                result = await session.execute(
+                    delete(PendingFile).where(
+                        PendingFile.storage_key == key, PendingFile.lease_owner == claim.owner
+                    )
+                )
+                await session.commit()
+        except Exception:
+            log.warning("could not abandon pending file %s; the sweeper will", key)
+            return
+        if result.rowcount or not await self._is_published(key):  # type: ignore[attr-defined]
+            self.storage.delete(key)
+
+    async def _is_published(self, key: str) -> bool:
+        async with unit_of_work(self.sessionmaker) as session:
+            found = await session.scalar(select(ExportFile.id).where(ExportFile.storage_key == key))
+        return found is not None
+
+    def _plan(self, export: DataExport, run_at: datetime) -> Plan:
         resource = RESOURCES[export.resource]
         fields = export_fields(resource, export.fields)
-        stmt = build_source_query(
-            resource=resource,
-            organization_id=export.organization_id,
-            fields=fields,
-            arguments=export.arguments or {},
-            date_range=export.date_range,
-            now=run_at,
+        return Plan(
+            statement=build_source_query(
+                resource=resource,
+                organization_id=export.organization_id,
+                fields=fields,
+                arguments=export.arguments or {},
+                date_range=export.date_range,
+                now=run_at,
+            ),
+            writer=make_writer(
+                export.format, fields=fields, resource=resource.name, title=export.name
+            ),
+            keys=record_keys(fields),
+            money=tuple(f.path for f in fields if f.kind is Kind.MONEY),
+            maximum=Limits.of(self.settings).records_for(export.format),
         )
-        maximum = record_limit(self.settings, export.format)
-        writer = make_writer(
-            export.format, fields=fields, resource=resource.name, title=export.name
-        )
-        keys = record_keys(fields)
-        money = [f.path for f in fields if f.kind is Kind.MONEY]
-        handle, temp = self.storage.open_temp()
-        records = 0
-        try:
-            with handle:
-                out = HashingWriter(handle)
-                async with self.sessionmaker() as session:
-                    out.write(writer.header())
-                    connection = await session.connection()  # Core rows: no ORM loading per row
-                    result = await connection.stream(stmt.execution_options(yield_per=BATCH_ROWS))
-                    async for partition in result.partitions(BATCH_ROWS):
-                        if renewer.done():
-                            renewer.result()  # re-raises LostClaim
-                        batch = [to_record(row, keys, money) for row in partition]
-                        records += len(batch)
-                        if records > maximum:
-                            raise RecordLimitReached
-                        out.write(writer.rows(batch))
-                out.write(await asyncio.to_thread(writer.footer))  # pdf renders here
-        except BaseException:
-            self.storage.discard(temp)
-            raise
+
+    async def _produce(self, plan: Plan, key: str, renewer: asyncio.Task[None]) -> Produced:
+        """Stream the rows into the key's temp file: constant memory, one pass."""
+        writer, records = plan.writer, 0
+        with self.storage.open_temp(key) as handle:
+            out = HashingWriter(handle)
+            async with unit_of_work(self.sessionmaker) as session:
+                out.write(writer.header())
+                connection = await session.connection()  # Core rows: no ORM loading per row
+                stmt = plan.statement.execution_options(yield_per=BATCH_ROWS)
+                result = await connection.stream(stmt)
+                async for partition in result.partitions(BATCH_ROWS):
+                    if renewer.done():
+                        renewer.result()  # re-raises LostClaim
+                    batch = [to_record(row, plan.keys, plan.money) for row in partition]
+                    records += len(batch)
+                    if records > plan.maximum:
+                        raise RecordLimitExceeded(records, plan.maximum)
+                    out.write(writer.rows(batch))
+            out.write(await asyncio.to_thread(writer.footer))  # pdf renders here
         return Produced(
-            temp=temp,
+            key=key,
             size=out.size,
             sha256=out.digest.hexdigest(),
             records=records,
@@ -244,97 +316,98 @@ class Worker:
         )
 
     async def _publish(
-        self, export: DataExport, owner: str, run_at: datetime, produced: Produced
+        self, export: DataExport, claim: Claim, run_at: datetime, file_id: str, produced: Produced
     ) -> None:
-        """Make the file visible and the export completed in one step, or not at all."""
-        file_id = new_id("file")
-        key = f"{file_id}.{produced.extension}"
+        """Rename the file into place, then in one transaction turn its pending row into the
+        export's file and complete the export. The pending row covers the file until then."""
         name = f"{_slug(export.name)}-{run_at:%Y%m%d-%H%M%S}.{produced.extension}"
         now = utcnow()
-        status, scheduled = COMPLETED, run_at
+        status, scheduled = Status.COMPLETED, run_at
         if export.recurring:
             start = parse_iso_datetime(export.recurring["start"])
             upcoming = await asyncio.to_thread(
                 next_run_after, export.recurring["instruction"], start, max(run_at, now)
             )
             if upcoming is not None:
-                status, scheduled = PENDING, upcoming
-        self.storage.publish(produced.temp, key)
+                status, scheduled = Status.PENDING, upcoming
         try:
-            async with self.sessionmaker() as session:
-                result = await session.execute(
-                    update(DataExport)
-                    .where(held_by(export.pk, owner))  # type: ignore[arg-type]
-                    .values(
-                        status=status,
-                        scheduled_time=scheduled,
-                        file_id=file_id,
-                        record_count=produced.records,
-                        failure_reason=None,
-                        attempts=0,
-                        not_before=None,
-                        lease_owner=None,
-                        lease_expires=None,
-                        run_time=run_at,
-                        updated_time=now,
-                    )
-                    .execution_options(synchronize_session=False)
-                )
-                if not result.rowcount:  # type: ignore[attr-defined]
-                    raise LostClaim
-                session.add(
-                    ExportFile(
-                        id=file_id,
-                        export_pk=export.pk,
-                        organization_id=export.organization_id,
-                        name=name,
-                        content_type=produced.content_type,
-                        size=produced.size,
-                        sha256=produced.sha256,
-                        storage_key=key,
-                        record_count=produced.records,
-                        created_time=now,
-                    )
-                )
-                queue_emails(
-                    session,
-                    export=export,
+            self.storage.publish(produced.key)
+        except FileNotFoundError:  # swept: the claim was no longer held
+            raise LostClaim from None
+        async with unit_of_work(self.sessionmaker) as session:
+            result = await session.execute(
+                update(DataExport)
+                .where(held_by(claim))
+                .values(
+                    status=status,
+                    scheduled_time=scheduled,
                     file_id=file_id,
                     record_count=produced.records,
-                    now=now,
+                    failure_reason=None,
+                    attempts=0,
+                    not_before=None,
+                    lease_owner=None,
+                    lease_expires=None,
+                    run_time=run_at,
+                    updated_time=now,
                 )
-                expired = await self._expired_files(session, export.pk, file_id, now)
-                await session.commit()
-        except BaseException:
-            self.storage.delete(key)
-            raise
-        for old_key in expired:
+                .execution_options(synchronize_session=False)
+            )
+            if not result.rowcount:  # type: ignore[attr-defined]
+                raise LostClaim
+            reserved = await session.execute(
+                delete(PendingFile).where(
+                    PendingFile.storage_key == produced.key,
+                    PendingFile.lease_owner == claim.owner,
+                )
+            )
+            if not reserved.rowcount:  # type: ignore[attr-defined]
+                raise LostClaim  # the sweeper took the file: its files are its to remove
+            session.add(
+                ExportFile(
+                    id=file_id,
+                    export_pk=claim.pk,
+                    organization_id=claim.organization_id,
+                    name=name,
+                    content_type=produced.content_type,
+                    size=produced.size,
+                    sha256=produced.sha256,
+                    storage_key=produced.key,
+                    record_count=produced.records,
+                    created_time=now,
+                )
+            )
+            queue_emails(
+                session, export=export, file_id=file_id, record_count=produced.records, now=now
+            )
+            expired = await self._expire_files(session, claim, file_id, now)
+            await session.commit()
+        for old_key in expired:  # rows first: a crash here leaves files the sweeper removes
             self.storage.delete(old_key)
         log.info("export %s completed: %s records", export.id, produced.records)
 
-    async def _expired_files(
-        self, session: AsyncSession, export_pk: int, newest: str, now: datetime
+    async def _expire_files(
+        self, session: AsyncSession, claim: Claim, newest: str, now: datetime
     ) -> list[str]:
         """Older files past retention go; the newest is always kept."""
         cutoff = now - timedelta(days=self.settings.export_file_retention_days)
-        rows = (
-            await session.execute(
-                select(ExportFile.id, ExportFile.storage_key).where(
-                    ExportFile.export_pk == export_pk,
-                    ExportFile.id != newest,
-                    ExportFile.created_time < cutoff,
-                )
+        result = await session.execute(
+            delete(ExportFile)
+            .where(
+                ExportFile.organization_id == claim.organization_id,
+                ExportFile.export_pk == claim.pk,
+                ExportFile.id != newest,
+                ExportFile.created_time < cutoff,
             )
-        ).all()
-        if rows:
-            await session.execute(delete(ExportFile).where(ExportFile.id.in_([r[0] for r in rows])))
-        return [r[1] for r in rows]
+            .returning(ExportFile.storage_key)
+        )
+        return list(result.scalars())
 
-    async def _fail(self, export: DataExport, owner: str, reason: str) -> None:
+    async def _fail(self, export: DataExport, claim: Claim, reason: FailureReason) -> None:
         """Give up on this run. A recurring export keeps its schedule: one bad night must not
         end a nightly export, so it waits for its next occurrence with the reason shown."""
         now = utcnow()
-        status, scheduled = FAILED, export.scheduled_time
+        status, scheduled = Status.FAILED, export.scheduled_time
         if export.recurring:
             start = parse_iso_datetime(export.recurring["start"])
             try:
@@ -345,16 +418,16 @@ class Worker:
                 log.exception("export %s: its schedule cannot be evaluated", export.id)
                 upcoming = None
             if upcoming is not None:
-                status, scheduled = PENDING, upcoming
-        async with self.sessionmaker() as session:
+                status, scheduled = Status.PENDING, upcoming
+        async with unit_of_work(self.sessionmaker) as session:
             await session.execute(
                 update(DataExport)
-                .where(held_by(export.pk, owner))  # type: ignore[arg-type]
+                .where(held_by(claim))
                 .values(
                     status=status,
                     scheduled_time=scheduled,
                     failure_reason=reason,
-                    attempts=0 if status == PENDING else export.attempts,
+                    attempts=0 if status == Status.PENDING else export.attempts,
                     lease_owner=None,
                     lease_expires=None,
                     not_before=None,
@@ -364,19 +437,19 @@ class Worker:
             )
             await session.commit()
 
-    async def _retry_or_fail(self, export: DataExport, owner: str) -> None:
-        pk, attempts = export.pk, export.attempts
+    async def _retry_or_fail(self, export: DataExport, claim: Claim) -> None:
+        attempts = export.attempts
         if attempts >= self.settings.worker_max_attempts:
-            await self._fail(export, owner, "max-retries-reached")
+            await self._fail(export, claim, FailureReason.MAX_RETRIES_REACHED)
             return
         delay = self.settings.worker_retry_base_seconds * 2 ** (attempts - 1)
         now = utcnow()
-        async with self.sessionmaker() as session:
+        async with unit_of_work(self.sessionmaker) as session:
             await session.execute(
                 update(DataExport)
-                .where(held_by(pk, owner))  # type: ignore[arg-type]
+                .where(held_by(claim))
                 .values(
-                    status=QUEUED,
+                    status=Status.QUEUED,
                     not_before=now + timedelta(seconds=delay),
                     lease_owner=None,
                     lease_expires=None,
@@ -396,7 +469,7 @@ async def run_standalone(settings: Settings, *, concurrency: int, once: bool) ->
     """`python -m app worker`: SIGTERM/SIGINT finish the current export, then exit."""
     from app.db import make_engine, make_sessionmaker
 
-    engine = make_engine(settings.database_url)
+    engine = make_engine(settings.database_url, pool_size=settings.database_pool_size)
     worker = Worker(
         settings, make_sessionmaker(engine), Storage(settings.storage_dir), concurrency=concurrency
     )

@@ -7,7 +7,6 @@ from typing import Any
 
 import strawberry
 
-from app.exports.resources import RESOURCES
 from app.graphql.enums import ExportFormat, ExportResource
 from app.graphql.scalars import DateTime
 from app.timefmt import isoz
@@ -131,30 +130,6 @@ def _members(source: Any) -> dict[str, Any]:
     return body
 
 
-def create_body(data: CreateDataExportInput) -> dict[str, Any]:
+def body_of(data: CreateDataExportInput | UpdateDataExportInput) -> dict[str, Any]:
+    """The REST body members the input sets (all of a create; the changes of an update)."""
     return _members(data)
-
-
-def update_body(current: dict[str, Any], data: UpdateDataExportInput) -> dict[str, Any]:
-    """The full body after a partial update, validated like a REST PUT.
-
-    Moving to another resource drops what was only the old resource's default (its default
-    fields, its default date field) unless the update names them: those were never the
-    client's choice, and they mean nothing for the new resource.
-    """
-    changes = _members(data)
-    body = {**current, **changes}
-    old, new = current.get("resource"), changes.get("resource")
-    if new is None or new == old or old not in RESOURCES:
-        return body
-    previous = RESOURCES[old]
-    if "fields" not in changes and current.get("fields") == list(previous.default_fields):
-        body.pop("fields", None)
-    date_range = body.get("dateRange")
-    if (
-        "dateRange" not in changes
-        and isinstance(date_range, dict)
-        and date_range.get("field") == previous.default_date_field
-    ):
-        body["dateRange"] = {k: v for k, v in date_range.items() if k != "field"}
-    return body

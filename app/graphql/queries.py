@@ -7,12 +7,12 @@ import binascii
 from typing import Annotated
 
 import strawberry
-from sqlalchemy import select
 from strawberry.types import Info
 
 from app.errors import Invalid
-from app.exports import service
+from app.exports import usecases
 from app.exports.resources import RESOURCES
+from app.exports.usecases import MAX_LIMIT, Page
 from app.graphql.context import Context
 from app.graphql.enums import ExportResource
 from app.graphql.types import (
@@ -26,7 +26,6 @@ from app.graphql.types import (
     Viewer,
 )
 from app.ids import is_valid_id
-from app.models import User as UserRow
 
 CURSOR_PREFIX = "offset:"
 
@@ -66,19 +65,17 @@ def decode_cursor(cursor: str) -> int:
 
 async def _list(
     context: Context, filter: str | None, sort: str | None, q: str | None, limit: int, offset: int
-) -> service.Page:
+) -> Page:
     """The core's listing, with REST's grammar and bounds, for both paging styles."""
-    principal = await context.require("read")
-    async with context.db() as session:
-        return await service.list_exports(
-            session,
-            organization_id=principal.organization_id,
-            filter=filter,
-            sort=sort,
-            q=q,
-            limit=limit,
-            offset=offset,
-        )
+    return await usecases.list_exports(
+        context.core,
+        principal=await context.require("read"),
+        filter=filter,
+        sort=sort,
+        q=q,
+        limit=limit,
+        offset=offset,
+    )
 
 
 @strawberry.type(description="Read data exports, users and the exportable resources.")
@@ -86,12 +83,9 @@ class Query:
     @strawberry.field(description="One data export by id; null when it does not exist.")
     async def data_export(self, info: Info[Context, None], id: ExportIdArg) -> DataExport | None:
         principal = await info.context.require("read")
-        async with info.context.db() as session:
-            row = await service.find_export(
-                session,
-                organization_id=principal.organization_id,
-                export_id=check_id(str(id)),
-            )
+        row = await usecases.find_export(
+            info.context.core, principal=principal, export_id=check_id(str(id))
+        )
         return DataExport.of(row) if row else None
 
     @strawberry.field(description="A page of data exports (REST limit/offset paging).")
@@ -125,8 +119,8 @@ class Query:
         q: QArg = None,
     ) -> DataExportConnection:
         await info.context.require("read")  # 401 before 422, as in REST
-        if not 0 <= first <= service.MAX_LIMIT:
-            raise Invalid.one("first", f"Must be between 0 and {service.MAX_LIMIT}.")
+        if not 0 <= first <= MAX_LIMIT:
+            raise Invalid.one("first", f"Must be between 0 and {MAX_LIMIT}.")
         start = decode_cursor(after) + 1 if after else 0
         page = await _list(info.context, filter, sort, q, first, start)
         edges = [
@@ -151,22 +145,18 @@ class Query:
         id: Annotated[strawberry.ID, strawberry.argument(description="The user's id.")],
     ) -> User | None:
         principal = await info.context.require("read")
-        user_id = check_id(str(id))
-        async with info.context.db() as session:
-            row = await session.scalar(
-                select(UserRow).where(
-                    UserRow.id == user_id, UserRow.organization_id == principal.organization_id
-                )
-            )
+        row = await usecases.get_user(
+            info.context.core, principal=principal, user_id=check_id(str(id))
+        )
         return User.of(row) if row else None
 
     @strawberry.field(description="The authenticated user, organization and permissions.")
     async def viewer(self, info: Info[Context, None]) -> Viewer:
-        principal = await info.context.principal()
+        viewer = usecases.viewer(principal=await info.context.principal())
         return Viewer(
-            user=User.of(principal.user),
-            organization_id=principal.organization_id,
-            permissions=sorted(principal.permissions),
+            user=User.of(viewer.user),
+            organization_id=viewer.organization_id,
+            permissions=viewer.permissions,
         )
 
     @strawberry.field(description="Every exportable resource with its fields.")

@@ -11,14 +11,14 @@ from graphql import located_error
 from strawberry.types import Info
 
 from app.errors import NotFound
-from app.exports import service
+from app.exports import usecases
+from app.exports.status import Status
 from app.graphql.context import Context
 from app.graphql.queries import ExportIdArg, check_id
 from app.graphql.types import DataExport
 
 POLL_SECONDS = 1.0
 MAX_WATCH_SECONDS = 3600
-FINAL = ("completed", "failed")
 
 
 @strawberry.type(description="Live updates of data exports over WebSocket (graphql-transport-ws).")
@@ -45,15 +45,11 @@ class Subscription:
 async def _watch(context: Context, id: str) -> AsyncGenerator[DataExport, None]:
     principal = await context.require("read")
     export_id = check_id(id)
-    sessionmaker = context.request.app.state.sessionmaker
     last: tuple[str, object] | None = None
     loop = asyncio.get_running_loop()
     deadline = loop.time() + MAX_WATCH_SECONDS
     while loop.time() < deadline:
-        async with sessionmaker() as session:
-            row = await service.find_export(
-                session, organization_id=principal.organization_id, export_id=export_id
-            )
+        row = await usecases.find_export(context.core, principal=principal, export_id=export_id)
         if row is None:
             if last is None:
                 raise NotFound(f"Data export {export_id!r} was not found.")
@@ -62,6 +58,6 @@ async def _watch(context: Context, id: str) -> AsyncGenerator[DataExport, None]:
         if state != last:
             last = state
             yield DataExport.of(row)
-            if row.status in FINAL:
+            if Status(row.status).final:
                 return
         await asyncio.sleep(POLL_SECONDS)

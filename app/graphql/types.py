@@ -11,6 +11,7 @@ from strawberry.types import Info
 
 from app.exports.resources import Resource
 from app.exports.schedule import RuleError, upcoming
+from app.exports.status import Status
 from app.graphql.context import Context
 from app.graphql.enums import (
     ExportFormat,
@@ -244,19 +245,19 @@ class DataExport:
 
     @strawberry.field(description="The user who requested the export (REST `expand=user`).")
     async def user(self, info: Info[Context, None]) -> User | None:
-        row = await info.context.users.load(self.row.user_id)
+        row = await info.context.loaders["user"].load(self.row.user_id)
         return User.of(row) if row else None
 
     @strawberry.field(description="The latest file (REST `expand=file`); null until completed.")
     async def file(self, info: Info[Context, None]) -> ExportFile | None:
         if not self.row.file_id:
             return None
-        row = await info.context.files.load(self.row.file_id)
+        row = await info.context.loaders["file"].load(self.row.file_id)
         return ExportFile.of(row) if row else None
 
     @strawberry.field(description="Every retained file of this export, newest first.")
     async def files(self, info: Info[Context, None]) -> list[ExportFile]:
-        rows = await info.context.files_by_export.load(self.row.pk)
+        rows = await info.context.loaders["files"].load(self.row.pk)
         return [ExportFile.of(r) for r in rows]
 
     @strawberry.field(
@@ -271,7 +272,7 @@ class DataExport:
         if not 1 <= count <= MAX_OCCURRENCES:
             raise Invalid.one("count", f"Must be between 1 and {MAX_OCCURRENCES}.")
         rec = self.row.recurring
-        if not rec or self.row.status != "pending":
+        if not rec or self.row.status != Status.PENDING:
             return []
         start = parse_iso_datetime(rec["start"])
         after = self.row.scheduled_time

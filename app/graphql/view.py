@@ -1,7 +1,7 @@
-"""The `/graphql` endpoint: Strawberry's ASGI view with one database session per request (per
-connection for WebSockets), credentials from headers or `connection_init`, a per-operation
-timeout (HTTP and WebSocket), a request body limit, and JSON error bodies for everything the
-transport rejects."""
+"""The `/graphql` endpoint: Strawberry's ASGI view, credentials from headers or `connection_init`,
+a per-operation timeout (HTTP and WebSocket), a request body limit, and JSON error bodies for
+everything the transport rejects. Each resolver's use case opens its own short database
+session, so neither a request nor a WebSocket holds one between operations."""
 
 from __future__ import annotations
 
@@ -11,7 +11,6 @@ from collections.abc import Mapping
 from typing import Any
 
 from cross_web import HTTPException
-from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.datastructures import Headers
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -27,15 +26,13 @@ from strawberry.types import ExecutionResult
 from strawberry.types.unset import UnsetType
 
 from app.errors import DomainError
-from app.exports.links import Linker
+from app.exports.links import Linker, base_url
 from app.graphql.context import Context
 from app.graphql.ide import ide_routes, with_ide
 from app.graphql.schema import build_schema
 from app.graphql.websocket import BoundedCloseAdapter, TimedTransportWSHandler, is_subscription
 from app.settings import MAX_BODY_BYTES, Settings
 
-SESSION_KEY = "graphql_session"
-CONTEXT_KEY = "graphql_context"
 NO_QUERY = "No GraphQL query in the request: send `query`."
 SUBSCRIPTIONS_OVER_HTTP = "Subscriptions are served over WebSocket (graphql-transport-ws) only."
 TOO_LARGE = "The request body is larger than 1 MiB."
@@ -48,8 +45,7 @@ def _error_body(message: str, code: str) -> dict[str, Any]:
 
 def _linker(settings: Settings, scope_holder: Request | WebSocket) -> Linker:
     url = scope_holder.url
-    scheme = {"ws": "http", "wss": "https"}.get(url.scheme, url.scheme)
-    base = settings.public_base_url or f"{scheme}://{url.netloc}"
+    base = base_url(settings.public_base_url, url.scheme, url.netloc)
     return Linker(base, settings.signing_secret, settings.signed_link_ttl_seconds)
 
 
@@ -106,16 +102,6 @@ class GatewayGraphQL(GraphQL[Context, None]):
         self.settings = settings
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        async with scope["app"].state.sessionmaker() as session:
-            scope.setdefault("state", {})[SESSION_KEY] = session
-            try:
-                await self._serve(scope, receive, send)
-            finally:
-                context: Context | None = scope["state"].get(CONTEXT_KEY)
-                if context is not None:
-                    await context.settle()  # before the session closes
-
-    async def _serve(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await super().__call__(scope, receive, send)
             return
@@ -175,17 +161,14 @@ class GatewayGraphQL(GraphQL[Context, None]):
     async def get_context(
         self, request: Request | WebSocket, response: Response | WebSocket
     ) -> Context:
-        session: AsyncSession = request.state.graphql_session
-        context = Context(
+        return Context(
             request=request,
             response=response,
-            session=session,
+            core=request.app.state.core,
             settings=self.settings,
             linker=_linker(self.settings, request),
             credentials=request.headers,
         )
-        setattr(request.state, CONTEXT_KEY, context)
-        return context
 
     async def process_result(
         self, request: Request, result: ExecutionResult

@@ -31,8 +31,16 @@ async def _run_async() -> None:
     engine = make_engine(url)
     try:
         async with engine.connect() as connection:
+            sqlite = connection.dialect.name == "sqlite"
+            if sqlite:  # a table rebuild must not cascade; checked again below
+                await connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
             await connection.run_sync(_run)
             await connection.commit()
+            if sqlite:
+                broken = (await connection.exec_driver_sql("PRAGMA foreign_key_check")).all()
+                if broken:
+                    raise SystemExit(f"migration left broken foreign keys: {broken[:5]}")
+                await connection.exec_driver_sql("PRAGMA foreign_keys=ON")
     finally:
         await engine.dispose()
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
+from app.exports.expand import EXPANSIONS
 from app.exports.links import Linker
 from app.models import DataExport, ExportFile, User
 from app.timefmt import isoz
@@ -38,13 +40,16 @@ def file_json(file: ExportFile, linker: Linker) -> Json:
     }
 
 
+EMBEDDED: dict[str, Callable[[Any, Linker], Json]] = {"user": user_json, "file": file_json}
+"""How each expansion of the core's registry (app.exports.expand) reads in `_embedded`."""
+
+
 def export_json(
     export: DataExport,
     linker: Linker,
     *,
-    expand: set[str] | None = None,
-    users: dict[str, User] | None = None,
-    files: dict[str, ExportFile] | None = None,
+    expand: Collection[str] = (),
+    loaded: Mapping[str, Mapping[Any, Any]] | None = None,
 ) -> Json:
     body: Json = {
         "id": export.id,
@@ -68,11 +73,10 @@ def export_json(
     }
     if expand:
         embedded: Json = {}
-        if "user" in expand:
-            user = (users or {}).get(export.user_id)
-            embedded["user"] = user_json(user, linker) if user else None
-        if "file" in expand:
-            file = (files or {}).get(export.file_id) if export.file_id else None
-            embedded["file"] = file_json(file, linker) if file else None
+        for name in EXPANSIONS:  # the registry's order, whatever order expand= named them
+            if name in expand:
+                key = EXPANSIONS[name].key(export)
+                row = (loaded or {}).get(name, {}).get(key) if key is not None else None
+                embedded[name] = EMBEDDED[name](row, linker) if row is not None else None
         body["_embedded"] = embedded
     return body

@@ -50,7 +50,7 @@ async def test_a_write_from_a_read_of_an_export_deleted_meanwhile_is_refused(
         attempt = (
             service.replace_export(session, export=row, spec=_renamed())
             if write == "replace"
-            else service.delete_export(session, export=row)
+            else service.delete_export(session, organization_id="acme", export_id=row.id)
         )
         with pytest.raises(answer):
             await attempt

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import os
-import time
 from pathlib import Path
 
 import pytest
@@ -14,36 +12,45 @@ from app.exports.storage import HashingWriter, Storage
 
 def test_temp_files_are_hidden_until_published(tmp_path: Path) -> None:
     storage = Storage(tmp_path / "files")
-    handle, temp = storage.open_temp()
-    with handle:
+    with storage.open_temp("file_1.csv") as handle:
         handle.write(b"partial")
+    temp = storage.temp_path("file_1.csv")
     assert temp.parent == storage.root
-    assert temp.name.startswith(".partial-")
+    assert temp.name == ".partial-file_1.csv.tmp"
     assert not storage.exists("file_1.csv")
-    storage.publish(temp, "file_1.csv")
+    storage.publish("file_1.csv")
     assert not temp.exists()
     assert storage.exists("file_1.csv")
     assert storage.path("file_1.csv").read_bytes() == b"partial"
     assert [p.name for p in storage.root.iterdir()] == ["file_1.csv"]
 
 
-def test_publishing_replaces_atomically_and_discard_is_idempotent(tmp_path: Path) -> None:
+def test_publishing_a_swept_temp_file_fails_and_delete_is_idempotent(tmp_path: Path) -> None:
     storage = Storage(tmp_path)
-    for content in (b"one", b"two"):
-        handle, temp = storage.open_temp()
-        with handle:
-            handle.write(content)
-        storage.publish(temp, "k.json")
+    with storage.open_temp("k.json") as handle:
+        handle.write(b"one")
+    storage.delete("k.json")  # the temp file goes too
+    with pytest.raises(FileNotFoundError):
+        storage.publish("k.json")
+    with storage.open_temp("k.json") as handle:
+        handle.write(b"two")
+    storage.publish("k.json")
     assert storage.path("k.json").read_bytes() == b"two"
-    handle, temp = storage.open_temp()
-    handle.close()
-    storage.discard(temp)
-    storage.discard(temp)
-    assert not temp.exists()
     storage.delete("k.json")
     storage.delete("k.json")
     storage.delete("../escape")
     assert not storage.exists("k.json")
+
+
+def test_listing_names_published_and_temp_files_and_nothing_else(tmp_path: Path) -> None:
+    storage = Storage(tmp_path)
+    assert list(Storage(tmp_path / "missing").listing()) == []
+    (tmp_path / "a.csv").write_text("x")
+    (tmp_path / ".partial-b.json.tmp").write_text("x")
+    (tmp_path / ".hidden").write_text("x")
+    (tmp_path / ".partial-.tmp").write_text("x")
+    (tmp_path / "sub").mkdir()
+    assert sorted(storage.listing()) == [("a.csv", False), ("b.json", True)]
 
 
 @pytest.mark.parametrize("key", ["../x", "a/b", "a\\b", ".partial-x.tmp", ".", ".."])
@@ -63,21 +70,3 @@ def test_hashing_writer_counts_and_hashes_what_it_writes(tmp_path: Path) -> None
     assert data == b"".join(chunks)
     assert writer.size == len(data)
     assert writer.digest.hexdigest() == hashlib.sha256(data).hexdigest()
-
-
-def test_sweep_removes_only_stale_partial_files(tmp_path: Path) -> None:
-    storage = Storage(tmp_path)
-    stale_handle, stale = storage.open_temp()
-    fresh_handle, fresh = storage.open_temp()
-    stale_handle.close()
-    fresh_handle.close()
-    published = tmp_path / "file_1.csv"
-    published.write_text("id\n")
-    old = time.time() - 3 * 24 * 3600
-    os.utime(stale, (old, old))
-    os.utime(published, (old, old))
-
-    assert storage.sweep_partials(older_than_seconds=24 * 3600) == 1
-    assert not stale.exists()
-    assert fresh.exists()
-    assert published.exists()

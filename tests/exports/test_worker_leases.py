@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
@@ -45,22 +46,31 @@ async def test_claims_skip_what_is_held_and_take_over_expired_leases(
         a = await claims.claim_next(session, owner="A", now=now, lease_seconds=60)
         b = await claims.claim_next(session, owner="B", now=now, lease_seconds=60)
         none = await claims.claim_next(session, owner="C", now=now, lease_seconds=60)
-    assert {a, b} == {
+    assert a is not None
+    assert b is not None
+    assert {a.pk, b.pk} == {
         (await export_row(harness, first["id"])).pk,
         (await export_row(harness, second["id"])).pk,
     }
+    assert {a.owner, b.owner} == {"A", "B"}
+    assert {a.organization_id, b.organization_id} == {"acme"}
     assert none is None
 
     later = now + timedelta(seconds=61)
     async with harness.session() as session:
-        assert await claims.renew(session, pk=a, owner="A", now=now, lease_seconds=60)  # type: ignore[arg-type]
-        assert not await claims.renew(session, pk=a, owner="B", now=now, lease_seconds=60)  # type: ignore[arg-type]
-        taken = await claims.claim_next(session, owner="C", now=later, lease_seconds=60)
-        assert taken in {a, b}
+        assert await claims.renew(session, claim=a, now=now, lease_seconds=60)
         assert not await claims.renew(
-            session, pk=taken, owner="A" if taken == a else "B", now=later, lease_seconds=60
-        )  # type: ignore[arg-type]
-    row = await export_row(harness, first["id"] if taken == a else second["id"])
+            session, claim=replace(a, owner="B"), now=now, lease_seconds=60
+        )
+        assert not await claims.renew(
+            session, claim=replace(a, organization_id="other"), now=now, lease_seconds=60
+        )
+        taken = await claims.claim_next(session, owner="C", now=later, lease_seconds=60)
+        assert taken is not None
+        assert taken.pk in {a.pk, b.pk}
+        before = a if taken.pk == a.pk else b
+        assert not await claims.renew(session, claim=before, now=later, lease_seconds=60)
+    row = await export_row(harness, first["id"] if taken.pk == a.pk else second["id"])
     assert (row.status, row.lease_owner, row.attempts) == ("processing", "C", 2)
 
 

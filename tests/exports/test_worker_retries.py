@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 
 import app.exports.worker as worker_module
 from app.models import EmailOutbox, utcnow
-from tests.conftest import Harness, Tenant, with_settings
+from tests.conftest import Harness, Tenant, set_limits
 from tests.exports.conftest import (
     create,
     export_row,
@@ -148,9 +148,7 @@ async def test_request_time_record_limit(
     harness: Harness, tenant: Tenant, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     await seed(harness, customers=20, transactions=300, resources=("transactions",))
-    monkeypatch.setattr(
-        harness.app.state, "settings", with_settings(harness.settings, export_max_records=50)
-    )
+    set_limits(harness, monkeypatch, export_max_records=50)
     response = await harness.client.post(
         "/data-exports",
         headers=tenant.headers,
@@ -208,9 +206,7 @@ async def test_pdf_exports_have_their_own_cap(
     harness: Harness, tenant: Tenant, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     await seed(harness, customers=20, transactions=90, resources=("transactions",))
-    monkeypatch.setattr(
-        harness.app.state, "settings", with_settings(harness.settings, export_pdf_max_records=100)
-    )
+    set_limits(harness, monkeypatch, export_pdf_max_records=100)
     pdf = await create(harness, tenant, {"name": "p", "resource": "transactions", "format": "pdf"})
     csv_export = await create(
         harness, tenant, {"name": "c", "resource": "transactions", "format": "csv"}

@@ -52,7 +52,7 @@ from sqlalchemy import select
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
-from app.graphql.context import to_the_end
+from app.db import to_the_end
 from app.main import create_app
 from app.models import Base, DataExport
 from app.settings import Settings
@@ -968,8 +968,8 @@ async def test_a_failed_field_leaves_its_siblings_rows_readable(
 
 
 async def test_a_cleanup_cut_off_by_cancellation_runs_to_the_end() -> None:
-    """`db()` rolls back or invalidates through `to_the_end`: cancelled (even twice) while it
-    runs, the cleanup still finishes before the cancellation propagates."""
+    """`unit_of_work` rolls back or invalidates through `to_the_end`: cancelled (even twice)
+    while it runs, the cleanup still finishes before the cancellation propagates."""
     finished = asyncio.Event()
 
     async def cleanup() -> None:

@@ -30,9 +30,10 @@ TIMEOUT = 10.0
 
 @pytest.fixture
 def server(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    """The real app under uvicorn; yields its ws:// URL for /graphql."""
+    """The real app under uvicorn with a pool of ONE database connection: no socket may hold
+    one between operations. Yields its ws:// URL for /graphql."""
     monkeypatch.setattr(subscriptions, "POLL_SECONDS", 0.05)
-    with serve_asgi(create_app(settings)) as base_url:
+    with serve_asgi(create_app(with_settings(settings, database_pool_size=1))) as base_url:
         yield base_url.replace("http://", "ws://") + "/graphql"
 
 

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from app.rest.routes import PREFIXES
-from tests.conftest import RATE_LIMIT_CLOCK, Harness, Tenant, with_settings
+from tests.conftest import RATE_LIMIT_CLOCK, Harness, Tenant, set_limits
 from tests.exports.conftest import seed
 from tests.rest.conftest import (
     assert_problem,
@@ -316,8 +316,7 @@ async def test_the_record_limit_problem_names_a_field(
     harness: Harness, tenant: Tenant, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     await seed(harness, customers=3, transactions=5, resources=("transactions",))
-    limited = with_settings(harness.settings, export_max_records=2)
-    monkeypatch.setattr(harness.app.state, "settings", limited)
+    set_limits(harness, monkeypatch, export_max_records=2)
     before = await snapshot(harness)
     payload = body()
     for response in (

@@ -1,0 +1,394 @@
+"""The use cases: one keyword-only function per operation, the only way the surfaces reach data.
+
+Each takes plain values (the principal, the input, the core's collaborators: sessions, storage,
+limits, clock), opens its own short units of work, commits or rolls back, and owns the file
+effects that follow a commit. REST and GraphQL translate a request into one call and the result
+or the domain error back. Checks run in the order spec §3 gives: 404, 429, 422 (body), 409.
+The rate counter has its own short transaction, so a refused write still counts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from app.db import unit_of_work
+from app.errors import Conflict, FieldError, Forbidden, Invalid, NotFound
+from app.exports import ratelimit, service
+from app.exports.expand import EXPANSIONS, Expansion
+from app.exports.limits import Limits
+from app.exports.principal import Principal
+from app.exports.resources import RESOURCES
+from app.exports.service import MAX_LIMIT as MAX_LIMIT  # the listing's bounds, re-exported
+from app.exports.service import Page as Page
+from app.exports.signing import verify
+from app.exports.source import check_record_limit
+from app.exports.storage import Storage
+from app.exports.validation import ExportSpec, validate_export
+from app.models import DataExport, ExportFile, User, utcnow
+
+Body = Mapping[str, Any] | Callable[[], Awaitable[Mapping[str, Any]]]
+"""A request body, or how to read it: a surface whose body may be refused (413, malformed)
+hands over the reader, so those errors come after the rate count, as spec §3 orders."""
+OnCounted = Callable[[ratelimit.RateState], None]
+
+
+@dataclass(frozen=True)
+class Core:
+    """What every use case works with; built once per process from the settings."""
+
+    sessions: async_sessionmaker[AsyncSession]
+    storage: Storage
+    limits: Limits
+    signing_secret: str
+    clock: Callable[[], datetime] = utcnow
+
+
+@dataclass(frozen=True)
+class Written:
+    export: DataExport
+    created: bool
+    rate: ratelimit.RateState
+
+
+@dataclass(frozen=True)
+class Download:
+    path: Path
+    content_type: str
+    name: str
+
+
+@dataclass(frozen=True)
+class Viewer:
+    user: User
+    organization_id: str
+    permissions: list[str]
+
+
+# --- reads ------------------------------------------------------------------------------------
+
+
+async def find_export(core: Core, *, principal: Principal, export_id: str) -> DataExport | None:
+    principal.require("read")
+    async with unit_of_work(core.sessions) as session:
+        return await service.find_export(
+            session, organization_id=principal.organization_id, export_id=export_id
+        )
+
+
+async def get_export(core: Core, *, principal: Principal, export_id: str) -> DataExport:
+    export = await find_export(core, principal=principal, export_id=export_id)
+    if export is None:
+        raise NotFound(f"Data export {export_id!r} was not found.")
+    return export
+
+
+async def list_exports(
+    core: Core,
+    *,
+    principal: Principal,
+    filter: str | None = None,
+    sort: str | None = None,
+    q: str | None = None,
+    limit: int | None = None,
+    offset: int | None = None,
+) -> Page:
+    principal.require("read")
+    async with unit_of_work(core.sessions) as session:
+        return await service.list_exports(
+            session,
+            organization_id=principal.organization_id,
+            filter=filter,
+            sort=sort,
+            q=q,
+            limit=limit,
+            offset=offset,
+        )
+
+
+async def expand(
+    core: Core, *, principal: Principal, exports: Sequence[DataExport], names: Collection[str]
+) -> dict[str, Mapping[Any, Any]]:
+    """Every named expansion for a page of exports: one query each, whatever the page size."""
+    principal.require("read")
+    loaded: dict[str, Mapping[Any, Any]] = {}
+    if not exports or not names:
+        return {name: {} for name in names}
+    async with unit_of_work(core.sessions) as session:
+        for name in names:
+            expansion = EXPANSIONS[name]
+            keys = [k for k in (expansion.key(e) for e in exports) if k is not None]
+            loaded[name] = await expansion.load(session, principal.organization_id, keys)
+    return loaded
+
+
+async def load(
+    core: Core, *, principal: Principal, expansion: Expansion, keys: Collection[Any]
+) -> Mapping[Any, Any]:
+    """One batch of one expansion (GraphQL's dataloaders)."""
+    principal.require("read")
+    async with unit_of_work(core.sessions) as session:
+        return await expansion.load(session, principal.organization_id, keys)
+
+
+async def get_user(core: Core, *, principal: Principal, user_id: str) -> User | None:
+    found = await load(core, principal=principal, expansion=EXPANSIONS["user"], keys=[user_id])
+    user: User | None = found.get(user_id)
+    return user
+
+
+def viewer(*, principal: Principal) -> Viewer:
+    return Viewer(
+        user=principal.user,
+        organization_id=principal.organization_id,
+        permissions=sorted(principal.permissions),
+    )
+
+
+async def download_file(core: Core, *, principal: Principal, file_id: str) -> Download:
+    principal.require("read")
+    async with unit_of_work(core.sessions) as session:
+        file = await session.scalar(
+            select(ExportFile).where(
+                ExportFile.organization_id == principal.organization_id, ExportFile.id == file_id
+            )
+        )
+    if file is None:
+        raise NotFound(f"File {file_id!r} was not found.")
+    return _download(core, file)
+
+
+async def signed_download(core: Core, *, file_id: str, expires: str, signature: str) -> Download:
+    """No principal: the link is the permission. Anything off is the same Forbidden."""
+    denied = Forbidden("This link is invalid or has expired.")
+    if not verify(core.signing_secret, file_id, expires, signature):
+        raise denied
+    async with unit_of_work(core.sessions) as session:
+        file = await session.get(ExportFile, file_id)  # the signature names the file
+    if file is None:
+        raise denied
+    try:
+        return _download(core, file)
+    except NotFound:
+        raise denied from None
+
+
+def _download(core: Core, file: ExportFile) -> Download:
+    path = core.storage.path(file.storage_key)
+    if not path.is_file():
+        raise NotFound("The file is no longer available.")
+    return Download(path=path, content_type=file.content_type, name=file.name)
+
+
+# --- writes -----------------------------------------------------------------------------------
+
+
+async def create_export(
+    core: Core,
+    *,
+    principal: Principal,
+    body: Body,
+    export_id: str | None = None,
+    counted: OnCounted | None = None,
+) -> Written:
+    """A new export; with `export_id`, the caller's own id (a 409 when it is taken)."""
+    principal.require("write")
+    rate = await _count_write(core, principal, counted)
+    now = core.clock()  # one clock read: a default recurring.start equals createdTime
+    spec = validate_export(await _read(body), now=now)
+    async with unit_of_work(core.sessions) as session:
+        await _check_records(core, session, principal, spec, now)
+        export = await service.create_export(
+            session,
+            organization_id=principal.organization_id,
+            user_id=principal.user_id,
+            spec=spec,
+            export_id=export_id,
+            now=now,
+        )
+        await session.commit()
+    return Written(export=export, created=True, rate=rate)
+
+
+async def replace_export(
+    core: Core,
+    *,
+    principal: Principal,
+    export_id: str,
+    body: Body,
+    counted: OnCounted | None = None,
+) -> Written:
+    """REST PUT: replace a pending export, or create it with the caller's id. When two PUTs
+    race to create the same id, the loser replaces what the winner created, as if second."""
+    principal.require("write")
+    rate = await _count_write(core, principal, counted)
+    raw = await _read(body)
+    id_errors = []
+    if raw.get("id") is not None and raw["id"] != export_id:  # null means none (spec §1)
+        id_errors.append(FieldError("id", "Must match the id in the path."))
+    now = core.clock()
+    current = await _find(core, principal, export_id)
+    try:
+        spec = validate_export(
+            raw, now=now, stored_recurring=current.recurring if current else None
+        )
+    except Invalid as exc:
+        raise Invalid(id_errors + exc.errors) from None
+    if id_errors:
+        raise Invalid(id_errors)
+    for attempt in range(2):
+        if attempt:  # the create lost a race: look again
+            current = await _find(core, principal, export_id)
+        async with unit_of_work(core.sessions) as session:
+            await _check_records(core, session, principal, spec, now)  # 422 before 409
+            if current is not None:
+                export = await service.replace_export(session, export=current, spec=spec, now=now)
+                await session.commit()
+                return Written(export=export, created=False, rate=rate)
+            try:
+                export = await service.create_export(
+                    session,
+                    organization_id=principal.organization_id,
+                    user_id=principal.user_id,
+                    spec=spec,
+                    export_id=export_id,
+                    now=now,
+                )
+                await session.commit()
+            except Conflict:
+                continue  # created meanwhile by a concurrent request; rolled back
+            return Written(export=export, created=True, rate=rate)
+    raise Conflict(f"The data export {export_id!r} is being changed by another request.")
+
+
+async def update_export(
+    core: Core,
+    *,
+    principal: Principal,
+    export_id: str,
+    changes: Mapping[str, Any],
+    counted: OnCounted | None = None,
+) -> Written:
+    """A partial update: `changes` holds only the REST body members to change; the result is
+    validated like a PUT of the whole body."""
+    principal.require("write")
+    current = await _find(core, principal, export_id)
+    if current is None:
+        raise NotFound(f"Data export {export_id!r} was not found.")
+    rate = await _count_write(core, principal, counted)
+    now = core.clock()
+    body = merged_body(stored_body(current), changes)
+    spec = validate_export(body, now=now, stored_recurring=current.recurring)
+    async with unit_of_work(core.sessions) as session:
+        await _check_records(core, session, principal, spec, now)  # 422 before 409
+        export = await service.replace_export(session, export=current, spec=spec, now=now)
+        await session.commit()
+    return Written(export=export, created=False, rate=rate)
+
+
+async def delete_export(
+    core: Core, *, principal: Principal, export_id: str, counted: OnCounted | None = None
+) -> ratelimit.RateState:
+    """Delete the export and its files: rows first, in one transaction that no worker can slip
+    a file into; the files after the commit (a crash in between leaves them to the sweeper)."""
+    principal.require("write")
+    if await _find(core, principal, export_id) is None:
+        raise NotFound(f"Data export {export_id!r} was not found.")
+    rate = await _count_write(core, principal, counted)
+    async with unit_of_work(core.sessions) as session:
+        keys = await service.delete_export(
+            session, organization_id=principal.organization_id, export_id=export_id
+        )
+        await session.commit()
+    for key in keys:
+        core.storage.delete(key)
+    return rate
+
+
+# --- shared steps -----------------------------------------------------------------------------
+
+
+def stored_body(row: DataExport) -> dict[str, Any]:
+    """An export's writable members in the REST input shape."""
+    return {
+        "name": row.name,
+        "resource": row.resource,
+        "format": row.format,
+        "arguments": dict(row.arguments or {}),
+        "dateRange": dict(row.date_range) if row.date_range else None,
+        "emailNotification": list(row.email_notification or []),
+        "fields": list(row.fields or []),
+        "recurring": dict(row.recurring) if row.recurring else None,
+    }
+
+
+def merged_body(current: Mapping[str, Any], changes: Mapping[str, Any]) -> dict[str, Any]:
+    """The whole body after a partial update.
+
+    Moving to another resource drops what was only the old resource's default (its default
+    fields, its default date field) unless the update names them: those were never the
+    client's choice, and they mean nothing for the new resource.
+    """
+    body = {**current, **changes}
+    old, new = current.get("resource"), changes.get("resource")
+    if new is None or new == old or old not in RESOURCES:
+        return body
+    previous = RESOURCES[old]
+    if "fields" not in changes and current.get("fields") == list(previous.default_fields):
+        body.pop("fields", None)
+    date_range = body.get("dateRange")
+    if (
+        "dateRange" not in changes
+        and isinstance(date_range, dict)
+        and date_range.get("field") == previous.default_date_field
+    ):
+        body["dateRange"] = {k: v for k, v in date_range.items() if k != "field"}
+    return body
+
+
+async def _find(core: Core, principal: Principal, export_id: str) -> DataExport | None:
+    async with unit_of_work(core.sessions) as session:
+        return await service.find_export(
+            session, organization_id=principal.organization_id, export_id=export_id
+        )
+
+
+async def _count_write(
+    core: Core, principal: Principal, counted: OnCounted | None
+) -> ratelimit.RateState:
+    """Count one write in its own short transaction; RateLimited when the window is full."""
+    async with unit_of_work(core.sessions) as session:
+        state = await ratelimit.count_write(
+            session,
+            organization_id=principal.organization_id,
+            limit=core.limits.writes_per_window,
+            window_seconds=core.limits.window_seconds,
+        )
+        await session.commit()
+    if state.exceeded:
+        raise state.refusal()
+    if counted is not None:
+        counted(state)
+    return state
+
+
+async def _read(body: Body) -> Mapping[str, Any]:
+    return body if isinstance(body, Mapping) else await body()
+
+
+async def _check_records(
+    core: Core, session: AsyncSession, principal: Principal, spec: ExportSpec, now: datetime
+) -> None:
+    await check_record_limit(
+        session,
+        organization_id=principal.organization_id,
+        spec=spec,
+        maximum=core.limits.records_for(spec.format),
+        now=now,
+    )
