@@ -26,8 +26,9 @@ ide:
 	@if command -v npm >/dev/null 2>&1; then bash app/graphql/ide/build.sh; \
 	else echo "warning: npm not found; GraphiQL assets not built (the API works without them)" >&2; fi
 
+PORT ?= 8000
 run: $(RUN_STAMP) ide
-	$(BIN)/python -m app serve --demo
+	$(BIN)/python -m app serve --demo --port $(PORT)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

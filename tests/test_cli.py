@@ -174,3 +174,63 @@ def test_create_api_key_rejects_bad_input(
     assert result.stdout == ""
     assert "error" in result.stderr
     assert not db_path(env).exists()  # rejected before touching the database
+
+
+def stderr_line(result: subprocess.CompletedProcess[str]) -> str:
+    """The one line a refused command prints (after the `database:` line, if it got that far)."""
+    assert result.returncode != 0, (result.stdout, result.stderr)
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.splitlines()
+    if lines and lines[0].startswith("database: "):
+        lines = lines[1:]
+    assert len(lines) == 1, result.stderr
+    return lines[0]
+
+
+KEY_ARGS = ["create-api-key", "--organization", "o1", "--user", "x@example.com"]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["serve", "--port", "99999"], "argument --port: must be an integer from 1 to 65535"),
+        (["serve", "--port", "0"], "argument --port: must be an integer from 1 to 65535"),
+        (["serve", "--port", "http"], "argument --port: must be an integer from 1 to 65535"),
+        (["serve", "--workers", "0"], "argument --workers: must be an integer of at least 1"),
+        (["worker", "--concurrency", "0"], "argument --concurrency: must be an integer of at"),
+        (["seed-demo", "--transactions", "-5"], "argument --transactions: must be an integer"),
+        (["seed-demo", "--customers", "-1"], "argument --customers: must be an integer of at"),
+        (["seed-demo", "--organization", "a/b"], "argument --organization: 'a/b' is not an"),
+        (
+            ["create-api-key", "--organization", "o1", "--user", "not-an-email"],
+            "argument --user: 'not-an-email' is not an email address",
+        ),
+        (
+            [*KEY_ARGS, "--permissions", "read,admin"],
+            "argument --permissions: unknown permissions: admin (allowed: read, write,",
+        ),
+        ([*KEY_ARGS, "--permissions", ","], "argument --permissions: at least one permission"),
+        (["create-api-key", "--organization", "o1"], "the following arguments are required"),
+        (["launch"], "argument command: invalid choice: 'launch'"),
+    ],
+)
+def test_bad_arguments_are_one_line_before_anything_runs(
+    env: dict[str, str], elsewhere: Path, args: list[str], message: str
+) -> None:
+    result = run_cli(args, env, elsewhere)
+    assert result.returncode == 2
+    assert result.stdout == ""
+    line = stderr_line(result)
+    assert line.startswith("exports-gateway")
+    assert f": error: {message}" in line
+    assert not db_path(env).exists()
+    assert not Path(env["VAR_DIR"]).exists()  # not even settings were read
+
+
+def test_seed_sizes_may_be_zero(env: dict[str, str], elsewhere: Path) -> None:
+    run(["migrate"], env, elsewhere)
+    run(["seed-demo", "--quiet", "--customers", "0", "--transactions", "0"], env, elsewhere)
+    counts = row_counts(env)
+    assert counts["customers"] == 0
+    assert counts["transactions"] == 0
+    assert counts["users"] == 2
