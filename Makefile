@@ -6,20 +6,35 @@ RUN_STAMP := $(VENV)/.run-stamp
 STAMP := $(VENV)/.test-stamp
 PG_TEST_URL ?= postgresql+asyncpg://postgres@127.0.0.1:5432/test
 
-.PHONY: run test test-pg lint types pytest ide bench bench-graphql bench-export fuzz clean
+.PHONY: run test test-pg lint types pytest ide bench bench-graphql bench-export fuzz clean lock
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 
-# Serving needs only the runtime dependencies; tests add the test and dev extras.
-$(RUN_STAMP): pyproject.toml | $(VENV)/bin/python
-	$(BIN)/python -m pip install -q -e .
+# Serving needs only the runtime dependencies; tests add the test and dev extras. Versions come
+# from constraints.txt (every dependency pinned); `make lock` refreshes it.
+$(RUN_STAMP): pyproject.toml constraints.txt | $(VENV)/bin/python
+	$(BIN)/python -m pip install -q -c constraints.txt -e .
 	touch $(RUN_STAMP)
 
-$(STAMP): pyproject.toml | $(VENV)/bin/python
-	$(BIN)/python -m pip install -q -e '.[test,dev]'
+$(STAMP): pyproject.toml constraints.txt | $(VENV)/bin/python
+	$(BIN)/python -m pip install -q -c constraints.txt -e '.[test,dev]'
 	touch $(STAMP) $(RUN_STAMP)
+
+# Resolve pyproject.toml afresh (the newest versions its bounds allow) in a throwaway venv and
+# pin the result. Run it deliberately, then `make test`, and commit constraints.txt.
+LOCK_HEADER := \# Every runtime, test and dev dependency, pinned; `make` installs with -c constraints.txt.\n\# Written by `make lock` from pyproject.toml: edit the bounds there, never the pins here.
+lock:
+	@set -e; tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
+	$(PYTHON) -m venv "$$tmp/venv"; \
+	"$$tmp/venv/bin/python" -m pip install -q --upgrade pip; \
+	"$$tmp/venv/bin/python" -m pip install -q -e '.[test,dev]'; \
+	{ printf '$(LOCK_HEADER)\n'; \
+	  "$$tmp/venv/bin/python" -c 'import platform as p; print("# Resolved with", p.python_implementation(), p.python_version(), "on", p.system())'; \
+	  "$$tmp/venv/bin/python" -m pip freeze --exclude exports-gateway; } > "$$tmp/constraints.txt"; \
+	mv "$$tmp/constraints.txt" constraints.txt; \
+	echo "make lock: constraints.txt rewritten; review the diff, run make test, commit it"
 
 # GraphiQL assets come from npm at build time into a git-ignored folder (never committed).
 ide:

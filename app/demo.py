@@ -12,8 +12,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from tqdm import tqdm
 
 from app.auth import issue_api_key
+from app.demo_data import generate, total_rows
 from app.exports import service
-from app.exports.sourcegen import generate, total_rows
 from app.exports.validation import validate_export
 from app.ids import new_id
 from app.models import ApiKey, DataExport, Organization, User, utcnow

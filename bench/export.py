@@ -3,7 +3,7 @@
     .venv/bin/python bench/export.py               # 1,000,000 transactions
     .venv/bin/python bench/export.py --rows 100000 # a quick pass
 
-Seeds a temporary SQLite database with sourcegen (transactions only), then runs each export in
+Seeds a temporary SQLite database with app.demo_data (transactions only), then runs each export in
 its own child process so its own peak RSS (VmHWM) can be read:
 
   (a) the worker exporting every transaction with the default fields to csv,
@@ -87,7 +87,7 @@ def settings_for(url: str, storage: Path) -> Settings:
 async def seed(url: str, rows: int, customers: int, small: bool) -> None:
     from app.db import make_engine, make_sessionmaker
     from app.demo import ensure_user
-    from app.exports.sourcegen import generate
+    from app.demo_data import generate
 
     engine = make_engine(url)
     sessions = make_sessionmaker(engine)

@@ -19,9 +19,7 @@ from dateutil.relativedelta import relativedelta
 __all__ = [
     "MAX_AMOUNT",
     "DatePhraseError",
-    "DateRangeError",
     "parse_date_phrase",
-    "resolve_date_range",
 ]
 
 MAX_AMOUNT: Final = 100_000
@@ -70,15 +68,6 @@ class DatePhraseError(ValueError):
     """A phrase that cannot be evaluated; the message is safe to show to the API client."""
 
 
-class DateRangeError(ValueError):
-    """A bad `dateRange` bound; `field` ("start" | "end") lets the API name `dateRange.<field>`."""
-
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(f"dateRange.{field}: {message}")
-        self.field = field
-        self.message = message
-
-
 class _Reject(Exception):
     """Internal: why a phrase was refused; wrapped into DatePhraseError with the phrase echoed."""
 
@@ -100,23 +89,6 @@ def parse_date_phrase(text: str, *, now: datetime) -> datetime:
     except (OverflowError, ValueError) as exc:
         # datetime/relativedelta signal years outside 1..9999 with either exception type.
         raise DatePhraseError(f"Date phrase {_echo(text)} is out of range") from exc
-
-
-def resolve_date_range(start: str, end: str, *, now: datetime) -> tuple[datetime, datetime]:
-    """Evaluate both bounds against the same `now`; the range is [start, end).
-
-    `start == end` is allowed (an empty range is valid); `start > end` is reported on `start`.
-    """
-    bounds: list[datetime] = []
-    for field, text in (("start", start), ("end", end)):
-        try:
-            bounds.append(parse_date_phrase(text, now=now))
-        except DatePhraseError as exc:
-            raise DateRangeError(field, str(exc)) from exc
-    lower, upper = bounds
-    if lower > upper:
-        raise DateRangeError("start", "start must not be after end")
-    return lower, upper
 
 
 def _utc_seconds(now: datetime) -> datetime:

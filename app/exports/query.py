@@ -11,7 +11,7 @@ PostgreSQL.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta, timezone
 from decimal import Decimal
@@ -46,16 +46,6 @@ class QueryError(ValueError):
         super().__init__(f"{field}: {message}")
         self.field = field
         self.message = message
-
-
-def fields_index(fields: Iterable[QueryField]) -> dict[str, QueryField]:
-    """Index fields by exact name: names are documented camelCase, so lookups are strict."""
-    index: dict[str, QueryField] = {}
-    for f in fields:
-        if f.name in index:
-            raise ValueError(f"duplicate query field {f.name!r}")
-        index[f.name] = f
-    return index
 
 
 def _expr(column: ColumnLike) -> ColumnElement[Any]:
@@ -120,14 +110,6 @@ def _parse_terms(text: str | None) -> list[_Term]:
                 values.append(item)
         terms.append(_Term(part, name, negated, tuple(values)))
     return terms
-
-
-def filter_field_names(text: str | None) -> list[str]:
-    """Field names a filter refers to (each once, in order), checking syntax only.
-
-    For validating a stored filter without binding it to columns; `parse_filter` does the rest.
-    """
-    return list(dict.fromkeys(t.name for t in _parse_terms(text)))
 
 
 _INTEGER = re.compile(r"[+-]?[0-9]+")
@@ -259,11 +241,6 @@ def _parse_sort(text: str | None) -> list[tuple[str, bool]]:
         seen.add(name)
         items.append((name, descending))
     return items
-
-
-def sort_field_names(text: str | None) -> list[str]:
-    """Field names a sort refers to, in order, checking syntax only."""
-    return [name for name, _ in _parse_sort(text)]
 
 
 def parse_sort(text: str | None, fields: Mapping[str, QueryField]) -> list[ColumnElement[Any]]:

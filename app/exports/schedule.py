@@ -7,6 +7,7 @@ import math
 import re
 from datetime import datetime, timedelta
 
+from dateutil import parser
 from dateutil.rrule import rrule, rrulestr
 
 _FORBIDDEN_PROPERTIES = ("DTSTART", "EXDATE", "RDATE", "EXRULE")
@@ -107,13 +108,19 @@ def _first_occurrences(text: str, start: datetime, count: int) -> list[datetime]
         shifted = start.replace(year=start.year + shift)
         rule = build_rule(text, shifted)
         horizon = shifted + CHECK_WINDOW
-        until: datetime | None = getattr(rule, "_until", None)
+        until = _until(text)
         if until is not None:
             until = until.replace(year=until.year + shift) if until.year + shift <= 9999 else None
         bounded = rule.replace(until=min(until, horizon) if until else horizon, count=None)
         return list(itertools.islice(iter(bounded), count))
     except (ValueError, OverflowError):
         raise RuleError("cannot be evaluated from this recurring.start") from None
+
+
+def _until(text: str) -> datetime | None:
+    """The rule's UNTIL, read as dateutil's `rrulestr` reads it (with `dateutil.parser`)."""
+    value = _parts(text).get("UNTIL")
+    return parser.parse(value) if value else None
 
 
 def _parts(text: str) -> dict[str, str]:

@@ -68,16 +68,6 @@ class RecordLimitError(Error):
     )
 
 
-TypedError = (
-    ValidationError
-    | NotFoundError
-    | ForbiddenError
-    | ConflictError
-    | RateLimitedError
-    | RecordLimitError
-)
-
-
 def _field_errors(errors: list[DomainFieldError]) -> list[FieldError]:
     return [FieldError(field=e.field, message=e.message) for e in errors]
 

@@ -5,20 +5,33 @@ correlation id. The SDL does not depend on settings, so `export-schema` is envir
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import uuid
-from collections.abc import Callable, Iterable, Iterator
-from typing import Any
+from collections.abc import Callable, Iterator
 
 import strawberry
-from graphql import ASTValidationRule, GraphQLError, ValidationContext
+from graphql import (
+    ASTValidationRule,
+    DocumentNode,
+    FieldNode,
+    FragmentDefinitionNode,
+    FragmentSpreadNode,
+    GraphQLError,
+    InlineFragmentNode,
+    Node,
+    OperationType,
+    SelectionNode,
+    ValidationContext,
+    get_operation_ast,
+    parse,
+)
 from strawberry.exceptions import MissingQueryError
 from strawberry.extensions import (
     AddValidationRules,
     DisableIntrospection,
     MaxAliasesLimiter,
     MaxTokensLimiter,
-    ParserCache,
     QueryDepthLimiter,
     SchemaExtension,
     ValidationCache,
@@ -27,12 +40,11 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 from strawberry.types import ExecutionContext
 from strawberry.types.execution import StreamExecutionResult
-from strawberry.types.graphql import OperationType
 
 from app.errors import DomainError
 from app.graphql.errors import graphql_error
 from app.graphql.mutations import Mutation
-from app.graphql.operation import RULES, OperationContext
+from app.graphql.operation import OperationPolicy
 from app.graphql.queries import Query
 from app.graphql.scalars import SCALARS
 from app.graphql.subscriptions import Subscription
@@ -45,6 +57,9 @@ REQUEST_ERRORS = (MissingQueryError, CannotGetOperationTypeError, InvalidOperati
 CACHE_SIZE = 512
 
 
+Where = tuple[list[Node], list[str | int]]
+
+
 class ErrorPolicy(SchemaExtension):
     """Expected failures reach the client intact; anything else is masked and logged."""
 
@@ -54,22 +69,23 @@ class ErrorPolicy(SchemaExtension):
         self._streamed = False
         yield
         if not self._streamed:  # streamed results were translated before they were sent
-            self._translate_all(self.execution_context.result)
+            self._translate_all(self.execution_context.result, None)
 
     def on_stream_result(self, result: StreamExecutionResult) -> Iterator[None]:
         """WebSocket operations (subscriptions, and queries sent over a socket) send each
         result as it comes: translate it before it reaches the client."""
         self._streamed = True
-        self._translate_all(result)
+        self._translate_all(result, subscription_field(self.execution_context))
         yield
 
-    def _translate_all(self, result: object) -> None:
+    def _translate_all(self, result: object, where: Where | None) -> None:
         errors = getattr(result, "errors", None)
         if result is not None and errors:
-            result.errors = [self._translate(error) for error in errors]  # type: ignore[attr-defined]
+            translated = [self._translate(error, where) for error in errors]
+            result.errors = translated  # type: ignore[attr-defined]
 
     @staticmethod
-    def _translate(error: GraphQLError) -> GraphQLError:
+    def _translate(error: GraphQLError, where: Where | None) -> GraphQLError:
         original = error.original_error
         if original is None or isinstance(original, GraphQLError):
             return error  # parse, validation and coded errors: meant for the client
@@ -77,12 +93,17 @@ class ErrorPolicy(SchemaExtension):
             return GraphQLError(
                 error.message, nodes=error.nodes, extensions={"code": "BAD_REQUEST"}
             )
+        nodes, path = error.nodes, error.path
+        if nodes is None and path is None and where is not None:
+            # graphql-core locates the errors of every resolver but a subscription's event
+            # stream, which it passes on bare: located here, they read as over HTTP.
+            nodes, path = where
         if isinstance(original, DomainError):
             coded = graphql_error(original)
             return GraphQLError(
                 coded.message,
-                nodes=error.nodes,
-                path=error.path,
+                nodes=nodes,
+                path=path,
                 extensions=coded.extensions,
                 original_error=original,
             )
@@ -90,25 +111,64 @@ class ErrorPolicy(SchemaExtension):
         log.error("unexpected GraphQL error %s", correlation, exc_info=original)
         return GraphQLError(
             f"An unexpected error occurred; reference {correlation}.",
-            nodes=error.nodes,
-            path=error.path,
+            nodes=nodes,
+            path=path,
             extensions={"code": "INTERNAL_SERVER_ERROR", "correlationId": correlation},
         )
 
 
-class AnsweredParserCache(ParserCache):
-    """Strawberry's parser cache parses as the parsing step starts, outside the error handling
-    of Strawberry's WebSocket path: there a syntax error (or the token limit) was logged as an
-    internal error and the operation completed without an answer. A document that does not
-    parse is left to Strawberry's own parse, which answers the error on every transport."""
+def subscription_field(context: ExecutionContext) -> Where | None:
+    """The root field of the subscription an execution context runs, as graphql-core locates
+    a resolver's errors: its node and its response key. None for any other operation."""
+    document = context.graphql_document
+    if document is None:
+        return None
+    operation = get_operation_ast(document, context.operation_name)
+    if operation is None or operation.operation is not OperationType.SUBSCRIPTION:
+        return None
+    field = _first_field(document, list(operation.selection_set.selections))
+    if field is None:
+        return None
+    return [field], [field.alias.value if field.alias else field.name.value]
+
+
+def _first_field(document: DocumentNode, selections: list[SelectionNode]) -> FieldNode | None:
+    """A subscription selects one root field (graphql-core validates it), maybe in fragments."""
+    fragments = {
+        d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)
+    }
+    seen: set[str] = set()
+    while selections:
+        node = selections.pop(0)
+        if isinstance(node, FieldNode):
+            return node
+        if isinstance(node, InlineFragmentNode):
+            selections[:0] = node.selection_set.selections
+        elif isinstance(node, FragmentSpreadNode) and node.name.value not in seen:
+            seen.add(node.name.value)
+            fragment = fragments.get(node.name.value)
+            if fragment is not None:
+                selections[:0] = fragment.selection_set.selections
+    return None
+
+
+# Shared by every operation (and schema), like Strawberry's ParserCache, keyed by the document
+# text and the parse options (the token limit).
+_cached_parse = functools.lru_cache(maxsize=CACHE_SIZE)(parse)
+
+
+class AnsweredParserCache(SchemaExtension):
+    """A parser cache. Strawberry's parses as the parsing step starts, outside the error
+    handling of Strawberry's WebSocket path: there a syntax error (or the token limit) was
+    logged as an internal error and the operation completed without an answer. A document that
+    does not parse is left to Strawberry's own parse, which answers the error on every
+    transport."""
 
     def on_parse(self) -> Iterator[None]:
         context = self.execution_context
         # On an error Strawberry parses again (errors are not cached) and answers it.
         with contextlib.suppress(GraphQLError):
-            context.graphql_document = self.cached_parse_document(
-                context.query, **context.parse_options
-            )
+            context.graphql_document = _cached_parse(context.query, **context.parse_options)
         yield
 
 
@@ -134,28 +194,6 @@ class GatewaySchema(strawberry.Schema):
     ) -> None:
         """Expected errors are the client's business; ErrorPolicy logs the unexpected ones."""
 
-    def _create_execution_context(  # Strawberry's, for OperationContext and its rules
-        self,
-        query: str | None,
-        allowed_operation_types: Iterable[OperationType],
-        variable_values: dict[str, Any] | None = None,
-        context_value: Any | None = None,
-        root_value: Any | None = None,
-        operation_name: str | None = None,
-        operation_extensions: dict[str, Any] | None = None,
-    ) -> ExecutionContext:
-        return OperationContext(
-            query=query,
-            schema=self,
-            allowed_operations=allowed_operation_types,
-            context=context_value,
-            root_value=root_value,
-            variables=variable_values,
-            provided_operation_name=operation_name,
-            operation_extensions=operation_extensions,
-            validation_rules=RULES,
-        )
-
 
 def build_schema(settings: Settings | None = None) -> strawberry.Schema:
     settings = settings or Settings()
@@ -168,8 +206,9 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
     ]
     # Factories: a fresh extension per operation (the caches themselves are shared).
     extensions: list[type[SchemaExtension] | Callable[[], SchemaExtension]] = [
-        lambda: AnsweredParserCache(maxsize=CACHE_SIZE),
+        AnsweredParserCache,
         lambda: ValidationCache(maxsize=CACHE_SIZE),
+        OperationPolicy,  # after ValidationCache: validation errors are answered first
         lambda: AddValidationRules(limit_rules),
         lambda: MaxTokensLimiter(max_token_count=s.graphql_max_tokens),
         ErrorPolicy,

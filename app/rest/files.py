@@ -7,7 +7,7 @@ import unicodedata
 from urllib.parse import quote
 
 from starlette.datastructures import Headers
-from starlette.responses import FileResponse, MalformedRangeHeader, RangeNotSatisfiable
+from starlette.responses import FileResponse
 from starlette.types import Receive, Scope, Send
 
 from app.rest.problems import problem
@@ -31,10 +31,67 @@ def _ascii_fallback(name: str) -> str:
     return "".join(c if " " <= c <= "~" and c not in '"\\%' else "_" for c in stripped)
 
 
+MAX_RANGES = 100  # more parts than this: the header is ignored and the whole file sent
+
+
+class RangeNotSatisfiable(Exception):
+    def __init__(self, size: int) -> None:
+        super().__init__(f"no requested range starts inside the file's {size} bytes")
+        self.size = size
+
+
+def byte_ranges(header: str, size: int) -> list[tuple[int, int]]:
+    """The `[start, end)` byte ranges a `Range` header asks of a file of `size` bytes, sorted
+    and merged; `[]` when the header is to be ignored (RFC 9110 §14.2 allows it for one that
+    is invalid, in an unknown unit, or of too many parts). Raises RangeNotSatisfiable when a
+    range starts at or past the end (`bytes=-0` included).
+
+    These are the answers Starlette's FileResponse gives (tolerant of unreadable parts among
+    valid ones), with RFC 9110's digits only: `+5` or `٣` is no position."""
+    unit, equals, spec = header.partition("=")
+    if not equals or unit.strip().lower() != "bytes":
+        return []
+    parts = spec.split(",")
+    if len(parts) > MAX_RANGES:
+        return []
+    ranges: list[tuple[int, int]] = []
+    for part in parts:
+        first, dash, last = (piece.strip() for piece in part.partition("-"))
+        if not dash or not (first or last) or not all(_digits(p) for p in (first, last) if p):
+            continue  # an unreadable part is skipped, as Starlette does
+        if first:
+            start = int(first)
+            end = int(last) + 1 if last and int(last) < size else size
+        else:  # a suffix: the last N bytes
+            start, end = max(size - int(last), 0), size
+        ranges.append((start, end))
+    if not ranges:
+        return []
+    if any(not 0 <= start < size for start, _ in ranges):
+        raise RangeNotSatisfiable(size)
+    if any(start >= end for start, end in ranges):
+        return []  # "bytes=5-1": invalid
+    ranges.sort()
+    merged = [ranges[0]]
+    for start, end in ranges[1:]:
+        last_start, last_end = merged[-1]
+        if start <= last_end:
+            merged[-1] = (last_start, max(last_end, end))
+        else:
+            merged.append((start, end))
+    return merged
+
+
+def _digits(text: str) -> bool:
+    return text.isascii() and text.isdigit()
+
+
 class FileDownload(FileResponse):
     """Starlette's FileResponse, minus its text/plain answers to a bad `Range`: an invalid one is
     ignored and the whole file sent (RFC 9110 §14.2 allows it), an unsatisfiable one is a 416
-    problem with `Content-Range: bytes */SIZE`. Valid ranges are Starlette's 206 as before."""
+    problem with `Content-Range: bytes */SIZE`. The range is read here (`byte_ranges`), and
+    Starlette is handed either no `Range` or the ranges re-spelled plainly, which it serves as
+    206 as before: nothing depends on how Starlette reads a header it would refuse."""
 
     def __init__(self, path: str | os.PathLike[str], *, media_type: str, filename: str) -> None:
         headers = {
@@ -43,32 +100,35 @@ class FileDownload(FileResponse):
             "X-Content-Type-Options": "nosniff",
         }
         # Stat now: the range check needs the size and the If-Range validators up front.
-        super().__init__(path, media_type=media_type, headers=headers, stat_result=os.stat(path))
-
-    @classmethod
-    def _parse_range_header(cls, http_range: str, file_size: int) -> list[tuple[int, int]]:
-        try:
-            return super()._parse_range_header(http_range, file_size)
-        except MalformedRangeHeader:
-            return []  # no range: Starlette sends the whole file with 200
+        stat_result = os.stat(path)
+        super().__init__(path, media_type=media_type, headers=headers, stat_result=stat_result)
+        self.file_size = stat_result.st_size
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         try:
-            self._check_range(Headers(scope=scope))
+            ranges = self.requested_ranges(Headers(scope=scope))
         except RangeNotSatisfiable as exc:
             refused = problem(
                 416,
-                f"The requested range is outside the file's {exc.max_size} bytes.",
-                headers={"Content-Range": f"bytes */{exc.max_size}"},
+                f"The requested range is outside the file's {exc.size} bytes.",
+                headers={"Content-Range": f"bytes */{exc.size}"},
             )
             await refused(scope, receive, send)
             return
-        await super().__call__(scope, receive, send)
+        spelled = ",".join(f"{start}-{end - 1}" for start, end in ranges)
+        headers = [(k, v) for k, v in scope["headers"] if k not in (b"range", b"if-range")]
+        if spelled:
+            headers.append((b"range", f"bytes={spelled}".encode("latin-1")))
+        await super().__call__({**scope, "headers": headers}, receive, send)
 
-    def _check_range(self, headers: Headers) -> None:
-        """Raise RangeNotSatisfiable exactly when Starlette would use the range and refuse it."""
+    def requested_ranges(self, headers: Headers) -> list[tuple[int, int]]:
+        """The ranges to send (`[]`: the whole file), or RangeNotSatisfiable."""
         http_range, if_range = headers.get("range"), headers.get("if-range")
-        if http_range is None or (if_range is not None and not self._should_use_range(if_range)):
-            return
-        assert self.stat_result is not None
-        self._parse_range_header(http_range, self.stat_result.st_size)
+        if http_range is None or (if_range is not None and not self.is_current(if_range)):
+            return []
+        return byte_ranges(http_range, self.file_size)
+
+    def is_current(self, if_range: str) -> bool:
+        """RFC 9110 §13.1.5: a strong ETag or the exact Last-Modified date of this file."""
+        validators = (self.headers.get("etag"), self.headers.get("last-modified"))
+        return not if_range.startswith("W/") and if_range in validators

@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 import pytest
 from sqlalchemy import select, update
 
-from app.exports.sourcegen import generate
+from app.demo_data import generate
 from app.exports.worker import Worker
 from app.models import DataExport, ExportFile
 from tests.conftest import Harness, Tenant, with_settings

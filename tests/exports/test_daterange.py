@@ -15,9 +15,7 @@ from dateutil.relativedelta import relativedelta
 from app.exports.daterange import (
     MAX_AMOUNT,
     DatePhraseError,
-    DateRangeError,
     parse_date_phrase,
-    resolve_date_range,
 )
 
 NOW = datetime(2026, 3, 18, 15, 42, 7, tzinfo=UTC)  # a Wednesday
@@ -514,61 +512,3 @@ def test_random_amounts_match_relativedelta() -> None:
             seconds = timedelta(seconds=amount * fixed[unit])
             assert parse(f"{amount} {spelled} ago", now) == now - seconds
             assert parse(f"+{amount} {spelled}", now) == now + seconds
-
-
-# --- resolve_date_range ----------------------------------------------------------------------
-
-
-def test_range_resolves_both_bounds() -> None:
-    assert resolve_date_range(
-        "first day of last month midnight", "first day of this month midnight", now=NOW
-    ) == (utc(2026, 2, 1), utc(2026, 3, 1))
-
-
-def test_range_mixes_absolute_and_relative() -> None:
-    assert resolve_date_range("2026-03-01", "now", now=NOW) == (utc(2026, 3, 1), NOW)
-
-
-@pytest.mark.parametrize(("start", "end"), [("today", "midnight"), ("now", "now")])
-def test_equal_bounds_are_allowed(start: str, end: str) -> None:
-    lower, upper = resolve_date_range(start, end, now=NOW)
-    assert lower == upper
-
-
-def test_start_after_end_is_reported_on_start() -> None:
-    with pytest.raises(DateRangeError) as info:
-        resolve_date_range("tomorrow", "today", now=NOW)
-    assert info.value.field == "start"
-    assert info.value.message == "start must not be after end"
-    assert str(info.value).startswith("dateRange.start")
-
-
-def test_start_one_second_after_end_is_rejected() -> None:
-    with pytest.raises(DateRangeError):
-        resolve_date_range("2026-03-18T15:42:08Z", "now", now=NOW)
-
-
-@pytest.mark.parametrize(
-    ("start", "end", "field", "fragment"),
-    [
-        ("foo", "now", "start", "'foo'"),
-        ("now", "tomorow", "end", "'tomorow'"),
-        ("foo", "bar", "start", "'foo'"),
-        ("", "now", "start", "empty"),
-        ("now", "2026-13-01", "end", "2026-13-01"),
-    ],
-)
-def test_bad_bound_names_its_field(start: str, end: str, field: str, fragment: str) -> None:
-    with pytest.raises(DateRangeError) as info:
-        resolve_date_range(start, end, now=NOW)
-    assert info.value.field == field
-    assert fragment in info.value.message
-    assert str(info.value).startswith(f"dateRange.{field}: ")
-    assert isinstance(info.value, ValueError)
-    assert isinstance(info.value.__cause__, DatePhraseError)
-
-
-def test_range_rejects_naive_now() -> None:
-    with pytest.raises(ValueError, match="timezone-aware") as info:
-        resolve_date_range("today", "now", now=datetime(2026, 3, 18))
-    assert not isinstance(info.value, DateRangeError)

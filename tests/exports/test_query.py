@@ -36,12 +36,9 @@ from app.exports.fields import Kind
 from app.exports.query import (
     QueryError,
     QueryField,
-    fields_index,
-    filter_field_names,
     parse_filter,
     parse_sort,
     q_clause,
-    sort_field_names,
 )
 from app.textfold import FOLD_FROM, FOLD_TO, fold_text, folded, register_sqlite_functions
 
@@ -128,8 +125,12 @@ class Db:
             return await conn.scalar(select(expr))
 
 
+def by_name(fields: list[QueryField]) -> dict[str, QueryField]:
+    return {field.name: field for field in fields}
+
+
 def bind_fields(t: Table) -> dict[str, QueryField]:
-    return fields_index(
+    return by_name(
         [
             QueryField("name", Kind.STRING, t.c.name),
             QueryField("status", Kind.STRING, t.c.status),
@@ -388,7 +389,7 @@ async def test_orm_attributes(db: Db) -> None:
     class Item(Base):
         __table__ = db.table
 
-    fields = fields_index(
+    fields = by_name(
         [
             QueryField("name", Kind.STRING, Item.name),  # type: ignore[attr-defined]
             QueryField("amount", Kind.MONEY, Item.amount),  # type: ignore[attr-defined]
@@ -479,25 +480,6 @@ def test_sort_errors(sort_text: str, fragment: str) -> None:
         parse_sort(sort_text, FIELDS)
     assert caught.value.field == "sort"
     assert fragment in caught.value.message
-
-
-def test_field_names_without_table() -> None:
-    names = filter_field_names("status:a;billingAddress.country:!us,de;status:!b;x:1..")
-    assert names == ["status", "billingAddress.country", "x"]
-    assert filter_field_names(None) == filter_field_names("") == []
-    assert sort_field_names("-createdTime,+name,qty") == ["createdTime", "name", "qty"]
-    assert sort_field_names(None) == []
-    with pytest.raises(QueryError, match="Empty filter term"):
-        filter_field_names("a:1;;b:2")
-    with pytest.raises(QueryError, match="appears more than once"):
-        sort_field_names("a,-a")
-
-
-def test_fields_index_is_strict() -> None:
-    t = make_table("index", None)
-    assert list(fields_index([QueryField("billingAddress.country", Kind.STRING, t.c.country)]))
-    with pytest.raises(ValueError, match="duplicate"):
-        fields_index([QueryField("a", Kind.STRING, t.c.name)] * 2)
 
 
 def test_query_error_is_value_error() -> None:

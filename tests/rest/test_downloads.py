@@ -9,7 +9,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 import pytest
 
-from app.rest.files import content_disposition
+from app.rest.files import RangeNotSatisfiable, byte_ranges, content_disposition
 from tests.conftest import Harness, Tenant
 from tests.exports.conftest import completed_export, links, local, published
 from tests.rest.conftest import assert_problem, invalid_fields
@@ -80,6 +80,63 @@ async def test_a_stale_if_range_sends_the_whole_file_even_for_an_unsatisfiable_r
         response = await harness.client.get(path, headers=headers)
         assert response.status_code == 200
         assert len(response.content) == done["_embedded"]["file"]["size"]
+
+
+async def test_several_ranges_are_one_multipart_answer(
+    harness: Harness, tenant: Tenant, done: dict[str, Any]
+) -> None:
+    size = done["_embedded"]["file"]["size"]
+    for path in both_routes(done):
+        whole = (await harness.client.get(path, headers=tenant.headers)).content
+        headers = {**tenant.headers, "Range": "bytes=4-5, 0-1,1-2"}  # overlapping: merged
+        response = await harness.client.get(path, headers=headers)
+        assert response.status_code == 206
+        assert response.headers["content-type"].startswith("multipart/byteranges; boundary=")
+        assert f"Content-Range: bytes 0-2/{size}" in response.text
+        assert f"Content-Range: bytes 4-5/{size}" in response.text
+        assert whole[0:3] in response.content
+        assert whole[4:6] in response.content
+
+
+async def test_a_current_if_range_keeps_the_range(
+    harness: Harness, tenant: Tenant, done: dict[str, Any]
+) -> None:
+    for path in both_routes(done):
+        etag = (await harness.client.get(path, headers=tenant.headers)).headers["etag"]
+        headers = {**tenant.headers, "Range": "bytes=0-9", "If-Range": etag}
+        assert (await harness.client.get(path, headers=headers)).status_code == 206
+        headers["If-Range"] = f"W/{etag}"  # a weak validator never matches (RFC 9110 §13.1.5)
+        assert (await harness.client.get(path, headers=headers)).status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("header", "expected"),
+    [
+        ("bytes=0-9", [(0, 10)]),
+        ("BYTES = 0-9", [(0, 10)]),
+        ("bytes=90-", [(90, 100)]),
+        ("bytes=-10", [(90, 100)]),
+        ("bytes=-1000", [(0, 100)]),
+        ("bytes=0-1000", [(0, 100)]),
+        ("bytes=50-59,0-9,5-14", [(0, 15), (50, 60)]),
+        ("bytes=0-9,x,-", [(0, 10)]),  # unreadable parts are skipped, as Starlette does
+        ("bytes=+0-9", []),
+        ("bytes=\u0660-9", []),  # Arabic-Indic zero: not an RFC 9110 digit
+        ("bytes=5-1", []),
+        ("bytes=", []),
+        ("items=0-9", []),
+        ("bytes 0-9", []),
+        ("bytes=" + ",".join(["0-1"] * 101), []),  # too many parts
+    ],
+)
+def test_byte_ranges(header: str, expected: list[tuple[int, int]]) -> None:
+    assert byte_ranges(header, 100) == expected
+
+
+@pytest.mark.parametrize("header", ["bytes=100-", "bytes=-0", "bytes=0-9,100-200"])
+def test_byte_ranges_unsatisfiable(header: str) -> None:
+    with pytest.raises(RangeNotSatisfiable):
+        byte_ranges(header, 100)
 
 
 # --- Content-Disposition ----------------------------------------------------------------------

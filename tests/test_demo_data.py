@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from sqlalchemy import delete, func, select
 
-from app.exports import sourcegen
+from app import demo_data
 from app.models import Base, Customer, Invoice, InvoiceItem, Subscription, Transaction
 from tests.conftest import Harness
 from tests.exports.conftest import ANCHOR
@@ -48,7 +48,7 @@ async def gen(harness: Harness, organization_id: str = "acme", **kwargs: Any) ->
     kwargs.setdefault("transactions", 300)
     kwargs.setdefault("anchor", ANCHOR)
     async with harness.session() as session:
-        return await sourcegen.generate(session, organization_id=organization_id, **kwargs)
+        return await demo_data.generate(session, organization_id=organization_id, **kwargs)
 
 
 async def test_same_organization_and_anchor_give_the_same_rows(harness: Harness) -> None:
@@ -81,7 +81,7 @@ async def test_same_organization_and_anchor_give_the_same_rows(harness: Harness)
 async def test_running_again_tops_up_without_duplicates(
     harness: Harness, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(sourcegen, "CHUNK", 64)  # so top-ups start and end mid-chunk
+    monkeypatch.setattr(demo_data, "CHUNK", 64)  # so top-ups start and end mid-chunk
     await gen(harness, customers=30, transactions=150)
     assert await gen(harness, customers=30, transactions=150) == dict.fromkeys(MODELS, 0)
     added = await gen(harness, customers=70, transactions=333)
@@ -123,7 +123,7 @@ async def test_rows_are_plausible(harness: Harness) -> None:
     async with harness.session() as session:
         txns = list(await session.scalars(select(Transaction)))
         customers = list(await session.scalars(select(Customer)))
-    earliest = ANCHOR - timedelta(days=sourcegen.HISTORY_DAYS)
+    earliest = ANCHOR - timedelta(days=demo_data.HISTORY_DAYS)
     for t in txns:
         assert t.type in {"sale", "authorize", "capture", "refund", "void", "credit"}
         assert t.result in {"approved", "declined", "abandoned", "canceled", "unknown"}
@@ -143,7 +143,7 @@ async def test_ten_thousand_transactions_quickly(harness: Harness) -> None:
     added = await gen(harness, customers=200, transactions=10_000)
     elapsed = time.perf_counter() - began
     assert added["transactions"] == 10_000
-    assert sum(added.values()) == sourcegen.total_rows(200, 10_000)
+    assert sum(added.values()) == demo_data.total_rows(200, 10_000)
     async with harness.session() as session:
         assert await session.scalar(select(func.count()).select_from(Transaction)) == 10_000
     assert elapsed < 15, f"10k transactions (and their invoices) took {elapsed:.1f}s"
