@@ -6,7 +6,7 @@ RUN_STAMP := $(VENV)/.run-stamp
 STAMP := $(VENV)/.test-stamp
 PG_TEST_URL ?= postgresql+asyncpg://postgres@127.0.0.1:5432/test
 
-.PHONY: run test test-pg lint types pytest ide bench bench-graphql bench-export fuzz clean lock
+.PHONY: run test test-pg lint types pytest ide bench bench-graphql bench-export fuzz soak clean lock
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -69,6 +69,17 @@ fuzz: $(STAMP)
 	echo "make fuzz: FUZZ_SEED=$$seed FUZZ_ITERATIONS=$(FUZZ_ITERATIONS)"; \
 	FUZZ_SEED=$$seed FUZZ_ITERATIONS=$(FUZZ_ITERATIONS) \
 		$(BIN)/pytest -q tests/rest/test_fuzz.py tests/graphql/test_fuzz.py
+
+# The soak (tests/soak.py) at full size on SQLite, then on a database of its own on PG_TEST_URL's
+# server: 200 exports, 4 workers, 10 SIGKILLs, 100 timed DELETEs each, from SOAK_SEED or the
+# clock (printed: SOAK_SEED=N replays). Both always run; any bad figure fails the target.
+soak: $(STAMP)
+	@seed=$${SOAK_SEED:-$$(date +%s)}; status=0; \
+	echo "make soak: SOAK_SEED=$$seed"; \
+	$(BIN)/python -m tests.soak --database sqlite --seed $$seed || status=1; \
+	$(BIN)/python -m tests.soak --database postgres --postgres-url $(PG_TEST_URL) \
+		--seed $$seed || status=1; \
+	exit $$status
 
 bench: bench-graphql bench-export
 

@@ -46,9 +46,7 @@ APP = Path(app.__file__).resolve().parent
 
 # Library attributes whose names start with one underscore, read or overridden in app/, and
 # where. Each has a check below and a line in the README.
-PRIVATE_HOOKS = {
-    ("_raw_info", "app/graphql/subscriptions.py"),
-}
+PRIVATE_HOOKS: set[tuple[str, str]] = set()
 
 # Undocumented (though not underscored) methods of library classes that app/ overrides: their
 # upstream definitions must still exist, with the parameters ours take.
@@ -186,20 +184,6 @@ def test_undocumented_methods_overridden_still_exist(
 
 
 # --- Strawberry ---------------------------------------------------------------------------
-
-
-def test_strawberry_info_raw_info_field_nodes() -> None:
-    """app/graphql/subscriptions.py locates a subscription's errors with graphql-core's field
-    nodes, which Strawberry's Info exposes only as `_raw_info`."""
-
-    @strawberry.type
-    class Query:
-        @strawberry.field
-        def nodes(self, info: strawberry.Info) -> str:
-            return ",".join(node.name.value for node in info._raw_info.field_nodes)
-
-    result = strawberry.Schema(query=Query).execute_sync("{ nodes }")
-    assert result.data == {"nodes": "nodes"}, f"Info._raw_info.field_nodes: {result.errors}"
 
 
 def test_strawberry_view_uses_the_handler_and_adapter_classes() -> None:

@@ -13,7 +13,6 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta, timezone
 from decimal import Decimal
 from typing import Any
 
@@ -23,6 +22,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from app.exports.fields import Kind
 from app.textfold import ColumnLike, code_point, fold_text, folded
+from app.timefmt import parse_iso_datetime
 
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 
@@ -114,11 +114,6 @@ def _parse_terms(text: str | None) -> list[_Term]:
 
 _INTEGER = re.compile(r"[+-]?[0-9]+")
 _MONEY = re.compile(r"[+-]?[0-9]+(?:\.[0-9]{1,2})?")
-_DATETIME = re.compile(
-    r"(\d{4})-(\d{2})-(\d{2})"
-    r"(?:[Tt ](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,9}))?)?"
-    r"(?:[Zz]|([+-])(\d{2}):?(\d{2}))?)?"
-)
 _BOOLEANS = {"true": True, "1": True, "false": False, "0": False}
 
 
@@ -126,23 +121,6 @@ def _int64(value: int) -> int:
     if not _INT64_MIN <= value <= _INT64_MAX:
         raise ValueError("out of range")
     return value
-
-
-def _parse_datetime(value: str) -> datetime:
-    """RFC 3339 / ISO 8601 to aware UTC; a bare date is midnight UTC, no offset means UTC."""
-    m = _DATETIME.fullmatch(value)
-    if m is None:
-        raise ValueError("not a date-time")
-    year, month, day, hour, minute, second, fraction, sign, off_h, off_m = m.groups()
-    micro = int((fraction or "0")[:6].ljust(6, "0"))
-    tz = UTC
-    if sign:
-        if int(off_h) > 23 or int(off_m) > 59:
-            raise ValueError("bad offset")
-        offset = timedelta(hours=int(off_h), minutes=int(off_m))
-        tz = timezone(-offset if sign == "-" else offset)
-    clock = time(int(hour or 0), int(minute or 0), int(second or 0), micro, tzinfo=tz)
-    return datetime.combine(date(int(year), int(month), int(day)), clock).astimezone(UTC)
 
 
 _KIND_NAMES = {
@@ -170,7 +148,7 @@ def _typed(value: str, field: QueryField, term: str) -> object:
                 if value.lower() in _BOOLEANS:
                     return _BOOLEANS[value.lower()]
             case Kind.DATETIME:
-                return _parse_datetime(value)
+                return parse_iso_datetime(value, whole_seconds=False)
     except (ValueError, OverflowError):
         pass
     raise _filter_error(term, f'"{value}" is not {_KIND_NAMES[field.kind]} (field "{field.name}").')

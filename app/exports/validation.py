@@ -17,12 +17,12 @@ from email_validator import EmailNotValidError, validate_email
 
 from app.errors import FieldError, Invalid
 from app.exports.daterange import DatePhraseError, parse_date_phrase
+from app.exports.formats.base import FORMATS
 from app.exports.query import QueryError, parse_filter, parse_sort
 from app.exports.resources import RESOURCES, Resource, query_fields
 from app.exports.schedule import RuleError, check_rule
 from app.timefmt import isoz, parse_iso_datetime
 
-FORMATS = ("csv", "json", "json-api", "xml", "pdf")
 NAME_MAX = 50
 MAX_EMAILS = 50
 MAX_QUERY_TEXT = 2000

@@ -7,7 +7,6 @@ from collections.abc import AsyncGenerator
 from contextlib import aclosing
 
 import strawberry
-from graphql import located_error
 from strawberry.types import Info
 
 from app.errors import NotFound
@@ -30,16 +29,11 @@ class Subscription:
     async def data_export_updates(
         self, info: Info[Context, None], id: ExportIdArg
     ) -> AsyncGenerator[DataExport, None]:
-        """graphql-core locates (`path`, `locations`) the errors of every resolver but this
-        stream's, which it passes on bare: locate them here, so they read as over HTTP."""
-        try:
-            async with aclosing(_watch(info.context, str(id))) as updates:
-                async for export in updates:
-                    yield export
-        except Exception as error:
-            # Strawberry's Info does not expose the field's nodes; graphql-core's info does.
-            nodes = info._raw_info.field_nodes
-            raise located_error(error, nodes, info.path.as_list()) from error
+        # ErrorPolicy (app/graphql/schema.py) locates this stream's errors as graphql-core
+        # locates a resolver's.
+        async with aclosing(_watch(info.context, str(id))) as updates:
+            async for export in updates:
+                yield export
 
 
 async def _watch(context: Context, id: str) -> AsyncGenerator[DataExport, None]:
