@@ -106,6 +106,7 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
         )
         _seed(settings, args)
     preflight.require_database(settings.database_url)
+    preflight.require_own_storage(settings.database_url, settings.storage_dir)
     if args.demo:
         _print_welcome(settings, args.host, args.port)
     uvicorn.run(
@@ -143,6 +144,7 @@ def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
     from app.exports.worker import run_standalone
 
     preflight.require_database(settings.database_url)
+    preflight.require_own_storage(settings.database_url, settings.storage_dir)
     concurrency = args.concurrency or settings.worker_concurrency
     return asyncio.run(run_standalone(settings, concurrency=concurrency, once=args.once))
 

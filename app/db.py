@@ -63,6 +63,11 @@ def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False)
 
 
+def rowcount(result: object) -> int:
+    """Rows an UPDATE or DELETE matched (typed as Result, which does not declare it)."""
+    return int(getattr(result, "rowcount", 0))
+
+
 async def to_the_end(cleanup: Awaitable[None]) -> None:
     """Await a session's cleanup to its end even when the task is cancelled meanwhile: cut off,
     a rollback leaves its connection half reset and the pool would hand it on in the middle of

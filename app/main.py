@@ -7,6 +7,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 
+from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
@@ -67,10 +68,15 @@ def create_app(settings: Settings | None = None) -> Starlette:
             signing_secret=settings.signing_secret,
         )
         worker_task: asyncio.Task[None] | None = None
+        worker_engine: AsyncEngine | None = None
         if settings.worker_mode == "inprocess":
-            from app.exports.worker import Worker
+            from app.exports.worker import Worker, worker_pool_size
 
-            worker = Worker(settings, app.state.sessionmaker, app.state.storage)
+            # Its own connections: a long export never takes one a request is waiting for.
+            worker_engine = make_engine(
+                settings.database_url, pool_size=worker_pool_size(settings.worker_concurrency)
+            )
+            worker = Worker(settings, make_sessionmaker(worker_engine), app.state.storage)
             app.state.worker = worker
             worker_task = asyncio.create_task(worker.run(), name="export-worker")
         try:
@@ -80,6 +86,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 app.state.worker.stop()
                 with contextlib.suppress(asyncio.CancelledError):
                     await worker_task
+            if worker_engine is not None:
+                await worker_engine.dispose()
             await engine.dispose()
 
     app = Starlette(

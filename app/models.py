@@ -125,7 +125,7 @@ class DataExport(Base):
 
 
 class ExportFile(Base):
-    """A published file: its row is committed before the file appears under its storage key."""
+    """A published file. Until this row is committed, a PendingFile row covers the file."""
 
     __tablename__ = "export_files"
 
@@ -138,9 +138,18 @@ class ExportFile(Base):
     content_type: Mapped[str] = mapped_column(String(100))
     size: Mapped[int] = mapped_column(BigInteger)
     sha256: Mapped[str] = mapped_column(String(64))
-    storage_key: Mapped[str] = mapped_column(String(200))
+    storage_key: Mapped[str] = mapped_column(String(200), unique=True, index=True)
     record_count: Mapped[int] = mapped_column(BigInteger)
     created_time: Mapped[datetime]
+
+
+class DatabaseIdentity(Base):
+    """One row, written by the migration that made it: which database this is, so a storage
+    directory can be stamped with the one database whose files it holds."""
+
+    __tablename__ = "database_identity"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
 
 
 class PendingFile(Base):

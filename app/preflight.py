@@ -15,11 +15,12 @@ import re
 import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.exc import DBAPIError
 
-from app.db import is_sqlite, make_engine
+from app.db import is_sqlite, make_engine, make_sessionmaker
 from app.migrate import alembic_config
 
 CONNECT_TIMEOUT_SECONDS = 10.0
@@ -96,6 +97,29 @@ def require_database(url: str, *, migrated: bool = True) -> None:
     raise PreflightError(
         f"database {shown} is not migrated (at {at}, head is {want}): {MIGRATE_HINT}"
     )
+
+
+def require_own_storage(url: str, storage_dir: Path) -> None:
+    """STORAGE_DIR serves this database only (its stamp says so, or it gets one now): a worker
+    sweeps the export files its database does not own, so two databases must not share one."""
+    from app.exports.storage import ForeignStorage, Storage
+    from app.exports.sweeper import database_identity
+
+    async def identity() -> str:
+        engine = make_engine(url)
+        try:
+            return await database_identity(make_sessionmaker(engine))
+        finally:
+            await engine.dispose()
+
+    with database_errors(url):
+        database_id = asyncio.run(identity())
+    try:
+        Storage(storage_dir).claim_for(database_id)
+    except ForeignStorage as exc:
+        raise PreflightError(f"STORAGE_DIR {exc}") from None
+    except OSError as exc:
+        raise PreflightError(f"STORAGE_DIR {storage_dir}: {exc.strerror or exc}") from None
 
 
 @contextmanager

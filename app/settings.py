@@ -317,7 +317,7 @@ class Settings:
         shown=f"`{SQLITE_DRIVER}:///$VAR_DIR/exports.db`",
     )
     database_pool_size: int = variable(
-        "DATABASE_POOL_SIZE", 5, "database connections per process", low=1, high=100
+        "DATABASE_POOL_SIZE", 5, "connections serving requests, per process", low=1, high=100
     )
     public_base_url: str | None = variable(
         "PUBLIC_BASE_URL",

@@ -64,6 +64,8 @@ from sqlalchemy import text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+from app.exports.storage import STAMP
+
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_PG_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
 ORGANIZATION = "demo"
@@ -869,8 +871,9 @@ class StorageCheck:
 
 
 def check_storage(storage: Path, rows: Sequence[tuple[str, int, str]]) -> StorageCheck:
-    """Every entry is a row's file or a `.partial-*.tmp`; every row's file is there, whole."""
-    names = sorted(p.name for p in storage.iterdir()) if storage.is_dir() else []
+    """Every entry is a row's file or a `.partial-*.tmp` (or the directory's database stamp);
+    every row's file is there, whole."""
+    names = sorted(p.name for p in storage.iterdir() if p.name != STAMP) if storage.is_dir() else []
     keys = {key for key, _, _ in rows}
     partials = sum(bool(PARTIAL_NAME.match(n)) for n in names)
     unowned = sum(not PARTIAL_NAME.match(n) and n not in keys for n in names)

@@ -66,3 +66,25 @@ async def test_a_deleted_exports_number_is_never_given_to_the_next(
     assert first_pk is not None
     assert second_pk is not None
     assert second_pk > first_pk
+
+
+async def test_the_models_match_the_migrations(database_url: str) -> None:
+    """What the ORM declares is what the migrations built (columns, indexes, uniqueness), on
+    the test's database (SQLite, or PostgreSQL when configured)."""
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    from app.db import make_engine
+    from app.models import Base
+
+    engine = make_engine(database_url)
+    try:
+        async with engine.connect() as connection:
+            differences = await connection.run_sync(
+                lambda sync: compare_metadata(
+                    MigrationContext.configure(sync, opts={"compare_type": True}), Base.metadata
+                )
+            )
+    finally:
+        await engine.dispose()
+    assert differences == []

@@ -221,18 +221,6 @@ def test_a_file_that_is_not_a_database(env: dict[str, str], cwd: Path, command: 
 # --- PostgreSQL: a database that does not exist, one that is not migrated yet.
 
 
-def _pg_reachable() -> bool:
-    url = make_url(PG_URL)
-    try:
-        with socket.create_connection((url.host or "127.0.0.1", url.port or 5432), timeout=2):
-            return True
-    except OSError:
-        return False
-
-
-needs_pg = pytest.mark.skipif(not _pg_reachable(), reason=f"no PostgreSQL at {PG_URL}")
-
-
 async def _admin(statement: str) -> None:
     engine = create_async_engine(PG_URL, isolation_level="AUTOCOMMIT")
     try:
@@ -253,7 +241,6 @@ def pg_database() -> Iterator[str]:
         asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
-@needs_pg
 @pytest.mark.parametrize("command", ["migrate", "worker"])
 def test_a_postgres_database_that_does_not_exist(
     env: dict[str, str], cwd: Path, command: str
@@ -268,7 +255,6 @@ def test_a_postgres_database_that_does_not_exist(
     )
 
 
-@needs_pg
 def test_a_fresh_postgres_database_is_refused_until_migrated(
     env: dict[str, str], cwd: Path, pg_database: str
 ) -> None:
@@ -307,8 +293,6 @@ def test_a_port_in_use_is_one_line_before_the_demo_seeds(
 
 
 def test_make_run_takes_the_port() -> None:
-    if shutil.which("make") is None:
-        pytest.skip("no make")
     dry = subprocess.run(
         ["make", "-n", "run", "PORT=8123"], cwd=REPO, capture_output=True, text=True, check=True
     )
@@ -342,3 +326,25 @@ def test_a_relative_var_dir_is_printed_absolute(
     relative = {k: v for k, v in env.items() if k != "DATABASE_URL"} | {"VAR_DIR": "state"}
     result = run_cli(["serve", "--port", str(busy_port)], relative, cwd)
     assert "already in use" in refusal(result, f"sqlite+aiosqlite:///{cwd}/state/exports.db")
+
+
+@pytest.mark.parametrize("command", ["worker", "serve"])
+def test_a_storage_dir_of_another_database_is_one_line(
+    env: dict[str, str], cwd: Path, migrated: Path, tmp_path: Path, command: str
+) -> None:
+    """Workers sweep the export files their database does not own: two databases must not
+    share a STORAGE_DIR. The first user stamps it; another database is refused."""
+    shared = tmp_path / "shared-files"
+    other = tmp_path / "other" / "exports.db"
+    other.parent.mkdir()
+    shutil.copyfile(migrated, other)
+    with sqlite3.connect(other) as conn:  # a database of its own identity
+        conn.execute("UPDATE database_identity SET id = 'another'")
+    first = {**env, "STORAGE_DIR": str(shared)}
+    succeeded(run_cli(["worker", "--once"], first, cwd))
+    assert (shared / ".database").read_text().strip() != "another"
+
+    second = {**first, "DATABASE_URL": f"sqlite+aiosqlite:///{other}"}
+    line = refusal(run_cli(commands()[command], second, cwd), second["DATABASE_URL"])
+    assert line.startswith(f"error: STORAGE_DIR {shared} holds the files of another database")
+    assert line.endswith("give each database its own STORAGE_DIR")

@@ -3,8 +3,9 @@
 One conditional `UPDATE … RETURNING` per claim: on PostgreSQL the candidate is picked with
 `FOR UPDATE SKIP LOCKED`; on SQLite the single statement is atomic because writers serialize.
 A claim is a lease held by a token unique to that claim: a worker that dies stops renewing it,
-and another takes the export over with a new token. The queue statements (promote, claim) span
-organizations by design; every statement after the claim names the export's organization.
+and another takes the export over with a new token. The queue statements (promote, claim, and
+the sweeper's) span organizations by design; every statement a worker runs for a claimed export
+names the export's organization.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import ColumnElement, and_, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.db import rowcount
 from app.exports.status import Status
 from app.models import DataExport
 
@@ -78,14 +80,17 @@ async def claim_next(
     return Claim(organization_id=row[0], pk=row[1], owner=owner) if row else None
 
 
-def held_by(claim: Claim) -> ColumnElement[bool]:
-    """The condition every write of a claimed export must carry."""
-    return and_(
+def held_by(claim: Claim, *, now: datetime | None = None) -> ColumnElement[bool]:
+    """The condition every write of a claimed export must carry. With `now`, the lease must
+    also still run: renewing, reserving a file and publishing one need a live claim (the
+    sweeper judges pending files by the same test); giving the export up does not."""
+    held = and_(
         DataExport.organization_id == claim.organization_id,
         DataExport.pk == claim.pk,
         DataExport.lease_owner == claim.owner,
         DataExport.status == Status.PROCESSING,
     )
+    return held if now is None else and_(held, DataExport.lease_expires >= now)
 
 
 def live_claim(pk: object, owner: object, now: datetime) -> ColumnElement[bool]:
@@ -106,9 +111,9 @@ async def renew(session: AsyncSession, *, claim: Claim, now: datetime, lease_sec
     """Extend the lease; False means the claim was lost (expired and taken, or deleted)."""
     result = await session.execute(
         update(DataExport)
-        .where(held_by(claim))
+        .where(held_by(claim, now=now))
         .values(lease_expires=now + timedelta(seconds=lease_seconds))
         .execution_options(synchronize_session=False)
     )
     await session.commit()
-    return bool(result.rowcount)  # type: ignore[attr-defined]
+    return bool(rowcount(result))

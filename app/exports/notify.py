@@ -107,7 +107,12 @@ class Mailer:
             alive = await session.scalar(
                 select(ExportFile.id)
                 .join(DataExport, DataExport.pk == ExportFile.export_pk)
-                .where(ExportFile.id == row.file_id, DataExport.id == row.export_id)
+                .where(
+                    ExportFile.organization_id == row.organization_id,
+                    ExportFile.id == row.file_id,
+                    DataExport.organization_id == row.organization_id,
+                    DataExport.id == row.export_id,
+                )
             )
         if alive is None:  # the export (or its file) was deleted: send nothing
             await self._mark(row.id, dropped=True)

@@ -11,11 +11,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Result, delete, func, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
+from app.db import rowcount
 from app.errors import Conflict, FieldError, Invalid, NotFound
 from app.exports.query import QueryError, parse_filter, parse_sort, q_clause
 from app.exports.resources import export_query_fields
@@ -92,13 +93,6 @@ async def find_export(
     )
 
 
-async def get_export(session: AsyncSession, *, organization_id: str, export_id: str) -> DataExport:
-    export = await find_export(session, organization_id=organization_id, export_id=export_id)
-    if export is None:
-        raise NotFound(f"Data export {export_id!r} was not found.")
-    return export
-
-
 async def create_export(
     session: AsyncSession,
     *,
@@ -160,7 +154,7 @@ async def replace_export(
         .values(**values)
         .execution_options(synchronize_session=False)
     )
-    if _rowcount(result) != 1:
+    if rowcount(result) != 1:
         status = await session.scalar(
             select(DataExport.status).where(
                 DataExport.organization_id == export.organization_id, DataExport.id == export.id
@@ -214,13 +208,9 @@ async def delete_export(
         )
         .execution_options(synchronize_session=False)
     )
-    if _rowcount(result) != 1:
+    if rowcount(result) != 1:
         raise NotFound(f"Data export {export_id!r} was not found.")
     return keys
-
-
-def _rowcount(result: Result[Any]) -> int:
-    return int(getattr(result, "rowcount", 0))
 
 
 async def list_exports(

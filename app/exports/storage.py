@@ -3,9 +3,13 @@
 Files follow the database. A worker commits a `pending_files` row naming the storage key before
 it creates `.partial-<key>.tmp`, renames that to `<key>` when it is complete (atomic, so a reader
 never sees a partial file), and then, in one transaction, turns the pending row into an
-`export_files` row. So every file here is covered by a committed row, and the sweeper
-(`app/exports/sweeper.py`) may remove any file that no row covers, and a pending row's files
-once its claim is no longer held.
+`export_files` row. So every export file here is covered by a committed row, and the sweeper
+(`app/exports/sweeper.py`) may remove an export file that no row covers, and a pending row's
+files once its claim is no longer held.
+
+Only names this module gives out count as export files (`file_<ULID>.<extension>` and their temp
+names): anything else in the directory is never touched. The directory is stamped with the
+database's identity on first use, so two databases never sweep each other's files.
 """
 
 from __future__ import annotations
@@ -13,11 +17,19 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
 TEMP_PREFIX, TEMP_SUFFIX = ".partial-", ".tmp"
+KEY = re.compile(r"file_[0-9A-HJKMNP-TV-Z]{26}\.[a-z]{2,8}")
+"""The names `new_id("file")` and a format's extension give: the only files storage owns."""
+STAMP = ".database"
+
+
+class ForeignStorage(Exception):
+    """The directory holds another database's files (its stamp names another database)."""
 
 
 class Storage:
@@ -49,24 +61,39 @@ class Storage:
                 with contextlib.suppress(FileNotFoundError, NotADirectoryError):
                     path.unlink()
 
-    def exists(self, key: str) -> bool:
-        return self.path(key).is_file()
-
-    def listing(self) -> Iterator[tuple[str, bool]]:
-        """(key, is_temp) for every file here; anything not named by this module is ignored."""
+    def listing(self, *, older_than: float) -> Iterator[tuple[str, bool]]:
+        """(key, is_temp) for every export file here last written before `older_than` (a
+        POSIX time); names storage did not give out are not listed."""
         if not self.root.is_dir():
             return
         with os.scandir(self.root) as entries:
             for entry in entries:
-                if not entry.is_file(follow_symlinks=False):
-                    continue
                 name = entry.name
-                if name.startswith(TEMP_PREFIX) and name.endswith(TEMP_SUFFIX):
-                    key = name[len(TEMP_PREFIX) : -len(TEMP_SUFFIX)]
-                    if key and not key.startswith("."):
-                        yield key, True
-                elif not name.startswith("."):
-                    yield name, False
+                is_temp = name.startswith(TEMP_PREFIX) and name.endswith(TEMP_SUFFIX)
+                key = name[len(TEMP_PREFIX) : -len(TEMP_SUFFIX)] if is_temp else name
+                if not KEY.fullmatch(key) or not entry.is_file(follow_symlinks=False):
+                    continue
+                with contextlib.suppress(FileNotFoundError):
+                    if entry.stat(follow_symlinks=False).st_mtime < older_than:
+                        yield key, is_temp
+
+    def claim_for(self, database_id: str) -> None:
+        """Stamp the directory with the database it serves, or raise ForeignStorage when it
+        already serves another: a sweeper must only judge files its database wrote."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        stamp = self.root / STAMP
+        try:
+            fd = os.open(stamp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        except FileExistsError:
+            found = stamp.read_text().strip()
+            if found != database_id:
+                raise ForeignStorage(
+                    f"{self.root} holds the files of another database ({STAMP} says {found!r}"
+                    f", this database is {database_id!r}): give each database its own STORAGE_DIR"
+                ) from None
+            return
+        with os.fdopen(fd, "w") as handle:
+            handle.write(database_id + "\n")
 
 
 class HashingWriter:

@@ -301,13 +301,17 @@ async def delete_export(
     if await _find(core, principal, export_id) is None:
         raise NotFound(f"Data export {export_id!r} was not found.")
     rate = await _count_write(core, principal, counted)
-    async with unit_of_work(core.sessions) as session:
-        keys = await service.delete_export(
-            session, organization_id=principal.organization_id, export_id=export_id
-        )
-        await session.commit()
-    for key in keys:
-        core.storage.delete(key)
+    keys: list[str] = []
+    try:
+        async with unit_of_work(core.sessions) as session:
+            found = await service.delete_export(
+                session, organization_id=principal.organization_id, export_id=export_id
+            )
+            await session.commit()
+            keys = found  # committed: the files go, even if this task is cancelled now
+    finally:
+        for key in keys:
+            core.storage.delete(key)
     return rate
 
 

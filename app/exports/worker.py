@@ -19,7 +19,7 @@ from typing import Any
 from sqlalchemy import Select, delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from app.db import unit_of_work
+from app.db import rowcount, unit_of_work
 from app.errors import RecordLimitExceeded
 from app.exports.claims import Claim, claim_next, held_by, promote_due, renew
 from app.exports.fields import Kind
@@ -104,7 +104,12 @@ class Worker:
 
     async def sweep(self) -> None:
         try:
-            await sweep(self.sessionmaker, self.storage, utcnow())
+            await sweep(
+                self.sessionmaker,
+                self.storage,
+                utcnow(),
+                grace_seconds=self.settings.worker_lease_seconds,
+            )
         except Exception:
             log.exception("sweep failed; retrying at the next interval")
 
@@ -227,11 +232,11 @@ class Worker:
         async with unit_of_work(self.sessionmaker) as session:
             held = await session.execute(
                 update(DataExport)
-                .where(held_by(claim))
+                .where(held_by(claim, now=utcnow()))
                 .values(updated_time=DataExport.updated_time)  # locks the row on PostgreSQL
                 .execution_options(synchronize_session=False)
             )
-            if not held.rowcount:  # type: ignore[attr-defined]
+            if not rowcount(held):
                 raise LostClaim
             await session.execute(
                 insert(PendingFile).values(
@@ -252,19 +257,26 @@ class Worker:
             async with unit_of_work(self.sessionmaker) as session:
                 result = await session.execute(
                     delete(PendingFile).where(
-                        PendingFile.storage_key == key, PendingFile.lease_owner == claim.owner
+                        PendingFile.organization_id == claim.organization_id,
+                        PendingFile.storage_key == key,
+                        PendingFile.lease_owner == claim.owner,
                     )
                 )
                 await session.commit()
         except Exception:
             log.warning("could not abandon pending file %s; the sweeper will", key)
             return
-        if result.rowcount or not await self._is_published(key):  # type: ignore[attr-defined]
+        if rowcount(result) or not await self._is_published(claim, key):
             self.storage.delete(key)
 
-    async def _is_published(self, key: str) -> bool:
+    async def _is_published(self, claim: Claim, key: str) -> bool:
         async with unit_of_work(self.sessionmaker) as session:
-            found = await session.scalar(select(ExportFile.id).where(ExportFile.storage_key == key))
+            found = await session.scalar(
+                select(ExportFile.id).where(
+                    ExportFile.organization_id == claim.organization_id,
+                    ExportFile.storage_key == key,
+                )
+            )
         return found is not None
 
     def _plan(self, export: DataExport, run_at: datetime) -> Plan:
@@ -337,7 +349,7 @@ class Worker:
         async with unit_of_work(self.sessionmaker) as session:
             result = await session.execute(
                 update(DataExport)
-                .where(held_by(claim))
+                .where(held_by(claim, now=now))
                 .values(
                     status=status,
                     scheduled_time=scheduled,
@@ -353,15 +365,16 @@ class Worker:
                 )
                 .execution_options(synchronize_session=False)
             )
-            if not result.rowcount:  # type: ignore[attr-defined]
+            if not rowcount(result):
                 raise LostClaim
             reserved = await session.execute(
                 delete(PendingFile).where(
+                    PendingFile.organization_id == claim.organization_id,
                     PendingFile.storage_key == produced.key,
                     PendingFile.lease_owner == claim.owner,
                 )
             )
-            if not reserved.rowcount:  # type: ignore[attr-defined]
+            if not rowcount(reserved):
                 raise LostClaim  # the sweeper took the file: its files are its to remove
             session.add(
                 ExportFile(
@@ -465,11 +478,18 @@ def _slug(name: str) -> str:
     return "-".join(part for part in cleaned.split("-") if part)[:40] or "export"
 
 
+def worker_pool_size(concurrency: int) -> int:
+    """Connections a worker may hold at once: per export its stream and its lease renewer,
+    plus the mail loop and the sweeper. A smaller pool would starve a renewer while its export
+    streams, and the claim would be lost."""
+    return 2 * concurrency + 2
+
+
 async def run_standalone(settings: Settings, *, concurrency: int, once: bool) -> int:
     """`python -m app worker`: SIGTERM/SIGINT finish the current export, then exit."""
     from app.db import make_engine, make_sessionmaker
 
-    engine = make_engine(settings.database_url, pool_size=settings.database_pool_size)
+    engine = make_engine(settings.database_url, pool_size=worker_pool_size(concurrency))
     worker = Worker(
         settings, make_sessionmaker(engine), Storage(settings.storage_dir), concurrency=concurrency
     )

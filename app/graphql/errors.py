@@ -103,6 +103,11 @@ def typed_error(error: DomainError) -> Any:
     raise error
 
 
+BAD_USER_INPUT = "BAD_USER_INPUT"
+"""The one code of a bad argument or variable value, however it was found: a literal or a
+variable its type refuses, a value a scalar cannot parse, or the core's Invalid."""
+
+
 def graphql_error(error: DomainError) -> GraphQLError:
     """A domain error raised from a query, as a GraphQL error with a stable code."""
     code = {
@@ -112,7 +117,7 @@ def graphql_error(error: DomainError) -> GraphQLError:
         Conflict: "CONFLICT",
         RateLimited: "RATE_LIMITED",
         RecordLimitExceeded: "RECORD_LIMIT_EXCEEDED",
-        Invalid: "BAD_USER_INPUT",
+        Invalid: BAD_USER_INPUT,
     }.get(type(error), "BAD_REQUEST")
     extensions: dict[str, Any] = {"code": code}
     if isinstance(error, Invalid):

@@ -56,7 +56,7 @@ async def _write(context: Context, work: Callable[[Principal], Awaitable[T]]) ->
     Unauthorized is not typed: it stays an error so the response is an HTTP 401.
     """
     try:
-        return await work(await context.principal())
+        return await work(await context.require("write"))  # 403 before any 422, as REST
     except Unauthorized:
         raise
     except DomainError as exc:

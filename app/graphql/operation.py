@@ -32,6 +32,8 @@ from graphql.pyutils import print_path_list
 from strawberry.extensions import SchemaExtension
 from strawberry.types.graphql import OperationType
 
+from app.graphql.errors import BAD_USER_INPUT
+
 # graphql-core's wording (`execute` and `subscribe` say it when given no operation name).
 OPERATION_NAME_REQUIRED = "Must provide operation name if query contains multiple operations."
 
@@ -95,6 +97,7 @@ class NamedValuesOfCorrectType(ValidationRule):
                 error.message = f"{self.holder} has invalid value{print_path_list(path)}: " + (
                     error.message
                 )
+                error.extensions = {**(error.extensions or {}), "code": BAD_USER_INPUT}
                 self.report_error(error)
         return SKIP  # the whole literal is validated: its parts are not visited again
 

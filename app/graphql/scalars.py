@@ -15,6 +15,7 @@ import strawberry
 from graphql import GraphQLError, GraphQLScalarLiteralParser, ValueNode, value_from_ast_untyped
 from strawberry.types.scalar import ScalarDefinition
 
+from app.graphql.errors import BAD_USER_INPUT
 from app.timefmt import isoz, parse_iso_datetime
 
 DateTime = NewType("DateTime", datetime)
@@ -26,7 +27,7 @@ LONG_RANGE = range(-(2**63), 2**63)
 
 
 def bad_input(message: str, node: ValueNode | None = None) -> GraphQLError:
-    return GraphQLError(message, node, extensions={"code": "BAD_USER_INPUT"})
+    return GraphQLError(message, node, extensions={"code": BAD_USER_INPUT})
 
 
 def _parse_datetime(value: object) -> datetime:

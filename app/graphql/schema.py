@@ -23,6 +23,7 @@ from graphql import (
     OperationType,
     SelectionNode,
     ValidationContext,
+    VariableDefinitionNode,
     get_operation_ast,
     parse,
 )
@@ -42,7 +43,7 @@ from strawberry.types import ExecutionContext
 from strawberry.types.execution import StreamExecutionResult
 
 from app.errors import DomainError
-from app.graphql.errors import graphql_error
+from app.graphql.errors import BAD_USER_INPUT, graphql_error
 from app.graphql.mutations import Mutation
 from app.graphql.operation import OperationPolicy
 from app.graphql.queries import Query
@@ -70,6 +71,16 @@ class ErrorPolicy(SchemaExtension):
         yield
         if not self._streamed:  # streamed results were translated before they were sent
             self._translate_all(self.execution_context.result, None)
+
+    def on_execute(self) -> Iterator[None]:
+        """A variable's value its type refused is found as execution starts (graphql-core
+        locates it at the variable's definition): bad input, coded as a bad argument is.
+        Validation's errors at a variable (`never used`) never get this far."""
+        yield
+        for error in getattr(self.execution_context.result, "errors", None) or []:
+            nodes = error.nodes or []
+            if nodes and isinstance(nodes[0], VariableDefinitionNode):
+                error.extensions = {**(error.extensions or {}), "code": BAD_USER_INPUT}
 
     def on_stream_result(self, result: StreamExecutionResult) -> Iterator[None]:
         """WebSocket operations (subscriptions, and queries sent over a socket) send each

@@ -4,6 +4,8 @@ concurrently. Real worker, real storage directory, real database (SQLite or Post
 
 from __future__ import annotations
 
+import os
+import time
 from datetime import timedelta
 from pathlib import Path
 
@@ -13,6 +15,7 @@ from sqlalchemy import func, insert, select
 from app.exports import worker as worker_module
 from app.exports.storage import Storage
 from app.exports.sweeper import sweep
+from app.ids import new_id
 from app.models import DataExport, ExportFile, PendingFile, utcnow
 from tests.conftest import Harness, Tenant
 from tests.exports.conftest import (
@@ -54,6 +57,10 @@ async def _pend(harness: Harness, export_id: str, key: str, owner: str) -> None:
         await session.commit()
 
 
+ORPHAN, GONE, LIVE, OLD = (f"{new_id('file')}.{ext}" for ext in ("csv", "csv", "json", "xml"))
+FOREIGN = ("notes.txt", "exports.db", "file_short.csv", "FILE_01J00000000000000000000000.csv")
+
+
 def _storage(harness: Harness) -> Storage:
     storage: Storage = harness.app.state.storage
     return storage
@@ -66,15 +73,16 @@ async def test_the_sweeper_removes_what_no_row_covers_and_keeps_what_one_does(
     done = await completed_export(harness, tenant)
     storage = _storage(harness)
     kept = done["_embedded"]["file"]
-    (storage.root / "file_orphan.csv").write_bytes(b"nobody's")
-    (storage.root / ".partial-file_gone.csv.tmp").write_bytes(b"half")
+    (storage.root / ORPHAN).write_bytes(b"nobody's")
+    storage.temp_path(GONE).write_bytes(b"half")
+    for foreign in FOREIGN:  # not names storage gives out: never touched
+        (storage.root / foreign).write_bytes(b"someone else's")
 
-    swept = await sweep(harness.app.state.sessionmaker, storage, utcnow())
+    swept = await sweep(harness.app.state.sessionmaker, storage, utcnow(), grace_seconds=0)
 
     assert (swept.abandoned, swept.unowned) == (0, 2)
-    names = [p.name for p in published(storage.root)]
-    assert len(names) == 1
-    assert names[0].startswith(kept["id"])
+    names = sorted(p.name for p in published(storage.root))
+    assert names == sorted([f"{kept['id']}.csv", *FOREIGN])
     assert partials(storage.root) == []
 
 
@@ -90,21 +98,21 @@ async def test_a_pending_file_is_kept_while_its_claim_holds_and_swept_after(
         lease_owner="token-1",
         lease_expires=now + timedelta(seconds=60),
     )
-    await _pend(harness, body["id"], "file_live.csv", "token-1")
+    await _pend(harness, body["id"], LIVE, "token-1")
     storage = _storage(harness)
-    with storage.open_temp("file_live.csv") as handle:
+    with storage.open_temp(LIVE) as handle:
         handle.write(b"in progress")
     sessions = harness.app.state.sessionmaker
 
-    assert (await sweep(sessions, storage, now)).abandoned == 0
-    assert storage.temp_path("file_live.csv").exists()
+    assert (await sweep(sessions, storage, now, grace_seconds=0)).abandoned == 0
+    assert storage.temp_path(LIVE).exists()
     assert len(await _pending_rows(harness)) == 1
 
     # The lease runs out (the worker died): the next sweep takes the row, then the file.
     later = now + timedelta(seconds=61)
-    swept = await sweep(sessions, storage, later)
+    swept = await sweep(sessions, storage, later, grace_seconds=0)
     assert swept.abandoned == 1
-    assert not storage.temp_path("file_live.csv").exists()
+    assert not storage.temp_path(LIVE).exists()
     assert await _pending_rows(harness) == []
 
 
@@ -121,15 +129,15 @@ async def test_a_pending_file_of_a_claim_taken_over_is_swept_at_once(
         lease_owner="token-2",
         lease_expires=now + timedelta(seconds=60),
     )
-    await _pend(harness, body["id"], "file_old.csv", "token-1")
+    await _pend(harness, body["id"], OLD, "token-1")
     storage = _storage(harness)
     storage.root.mkdir(parents=True, exist_ok=True)
-    storage.path("file_old.csv").write_bytes(b"renamed before the crash")
+    storage.path(OLD).write_bytes(b"renamed before the crash")
 
-    swept = await sweep(harness.app.state.sessionmaker, storage, now)
+    swept = await sweep(harness.app.state.sessionmaker, storage, now, grace_seconds=0)
 
     assert swept.abandoned == 1
-    assert not storage.path("file_old.csv").exists()
+    assert not storage.path(OLD).exists()
 
 
 async def test_a_worker_whose_file_was_swept_publishes_nothing_and_a_retry_completes(
@@ -146,7 +154,9 @@ async def test_a_worker_whose_file_was_swept_publishes_nothing_and_a_retry_compl
         produced = await real_produce(self, *args, **kwargs)  # type: ignore[arg-type]
         if not swept:  # only the first run stalls past its lease
             far = utcnow() + timedelta(hours=1)
-            swept.append((await sweep(self.sessionmaker, self.storage, far)).abandoned)
+            swept.append(
+                (await sweep(self.sessionmaker, self.storage, far, grace_seconds=0)).abandoned
+            )
         return produced
 
     monkeypatch.setattr(worker_module.Worker, "_produce", produce)
@@ -206,3 +216,53 @@ async def test_a_delete_around_a_publish_leaves_no_file_and_no_row(
     assert await _count(harness, ExportFile) == 0
     assert await _pending_rows(harness) == []
     assert await _count(harness, DataExport) == 0
+
+
+async def test_files_no_row_covers_go_only_once_older_than_the_grace(
+    harness: Harness, tenant: Tenant
+) -> None:
+    """A file younger than the lease may be one a worker is about to commit: kept for now."""
+    storage = _storage(harness)
+    storage.root.mkdir(parents=True, exist_ok=True)
+    young, old = f"{new_id('file')}.csv", f"{new_id('file')}.csv"
+    storage.path(young).write_bytes(b"y")
+    storage.path(old).write_bytes(b"o")
+    hour_ago = time.time() - 3600
+    os.utime(storage.path(old), (hour_ago, hour_ago))
+
+    swept = await sweep(harness.app.state.sessionmaker, storage, utcnow(), grace_seconds=60)
+
+    assert swept.unowned == 1
+    assert storage.path(young).exists()
+    assert not storage.path(old).exists()
+
+
+async def test_many_unowned_files_are_swept_in_one_pass(harness: Harness, tenant: Tenant) -> None:
+    """More names than one IN (...) list holds: every chunk is judged."""
+    await seed(harness, transactions=20, resources=("transactions",))
+    done = await completed_export(harness, tenant)
+    storage = _storage(harness)
+    orphans = [f"{new_id('file')}.json" for _ in range(1203)]
+    for name in orphans:
+        storage.path(name).write_bytes(b"x")
+
+    swept = await sweep(harness.app.state.sessionmaker, storage, utcnow(), grace_seconds=0)
+
+    assert swept.unowned == len(orphans)
+    assert [p.name for p in published(storage.root)] == [f"{done['_embedded']['file']['id']}.csv"]
+
+
+async def test_a_directory_of_another_database_is_not_swept(
+    harness: Harness, tenant: Tenant, caplog: pytest.LogCaptureFixture
+) -> None:
+    storage = _storage(harness)
+    storage.root.mkdir(parents=True, exist_ok=True)
+    (storage.root / ".database").write_text("another-database\n")
+    theirs = f"{new_id('file')}.csv"
+    storage.path(theirs).write_bytes(b"another database's export")
+
+    swept = await sweep(harness.app.state.sessionmaker, storage, utcnow(), grace_seconds=0)
+
+    assert swept.unowned == 0
+    assert storage.path(theirs).exists()
+    assert "holds the files of another database" in caplog.text

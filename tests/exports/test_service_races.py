@@ -30,7 +30,9 @@ def _renamed() -> ExportSpec:
 
 
 async def _read(session: AsyncSession, export_id: str) -> DataExport:
-    return await service.get_export(session, organization_id="acme", export_id=export_id)
+    row = await service.find_export(session, organization_id="acme", export_id=export_id)
+    assert row is not None
+    return row
 
 
 async def _status(harness: Harness, export_id: str) -> str | None:

@@ -3,54 +3,67 @@
 from __future__ import annotations
 
 import hashlib
+import time
 from pathlib import Path
 
 import pytest
 
-from app.exports.storage import HashingWriter, Storage
+from app.exports.storage import ForeignStorage, HashingWriter, Storage
+
+ONE, K = "file_01J0000000000000000000000A.csv", "file_01J0000000000000000000000B.json"
 
 
 def test_temp_files_are_hidden_until_published(tmp_path: Path) -> None:
     storage = Storage(tmp_path / "files")
-    with storage.open_temp("file_1.csv") as handle:
+    with storage.open_temp(ONE) as handle:
         handle.write(b"partial")
-    temp = storage.temp_path("file_1.csv")
+    temp = storage.temp_path(ONE)
     assert temp.parent == storage.root
-    assert temp.name == ".partial-file_1.csv.tmp"
-    assert not storage.exists("file_1.csv")
-    storage.publish("file_1.csv")
+    assert temp.name == f".partial-{ONE}.tmp"
+    assert not storage.path(ONE).exists()
+    storage.publish(ONE)
     assert not temp.exists()
-    assert storage.exists("file_1.csv")
-    assert storage.path("file_1.csv").read_bytes() == b"partial"
-    assert [p.name for p in storage.root.iterdir()] == ["file_1.csv"]
+    assert storage.path(ONE).is_file()
+    assert storage.path(ONE).read_bytes() == b"partial"
+    assert [p.name for p in storage.root.iterdir()] == [ONE]
 
 
 def test_publishing_a_swept_temp_file_fails_and_delete_is_idempotent(tmp_path: Path) -> None:
     storage = Storage(tmp_path)
-    with storage.open_temp("k.json") as handle:
+    with storage.open_temp(K) as handle:
         handle.write(b"one")
-    storage.delete("k.json")  # the temp file goes too
+    storage.delete(K)  # the temp file goes too
     with pytest.raises(FileNotFoundError):
-        storage.publish("k.json")
-    with storage.open_temp("k.json") as handle:
+        storage.publish(K)
+    with storage.open_temp(K) as handle:
         handle.write(b"two")
-    storage.publish("k.json")
-    assert storage.path("k.json").read_bytes() == b"two"
-    storage.delete("k.json")
-    storage.delete("k.json")
+    storage.publish(K)
+    assert storage.path(K).read_bytes() == b"two"
+    storage.delete(K)
+    storage.delete(K)
     storage.delete("../escape")
-    assert not storage.exists("k.json")
+    assert not storage.path(K).exists()
 
 
-def test_listing_names_published_and_temp_files_and_nothing_else(tmp_path: Path) -> None:
+def test_listing_names_only_export_files_old_enough(tmp_path: Path) -> None:
     storage = Storage(tmp_path)
-    assert list(Storage(tmp_path / "missing").listing()) == []
-    (tmp_path / "a.csv").write_text("x")
-    (tmp_path / ".partial-b.json.tmp").write_text("x")
-    (tmp_path / ".hidden").write_text("x")
-    (tmp_path / ".partial-.tmp").write_text("x")
-    (tmp_path / "sub").mkdir()
-    assert sorted(storage.listing()) == [("a.csv", False), ("b.json", True)]
+    assert list(Storage(tmp_path / "missing").listing(older_than=time.time())) == []
+    (tmp_path / ONE).write_text("x")
+    storage.temp_path(K).write_text("x")
+    for other in (".hidden", ".partial-.tmp", ".partial-x.tmp", "notes.txt", "exports.db"):
+        (tmp_path / other).write_text("x")
+    (tmp_path / "file_01J0000000000000000000000C.csv").mkdir()
+    assert list(storage.listing(older_than=time.time() - 60)) == []  # all younger
+    listed = sorted(storage.listing(older_than=time.time() + 1))
+    assert listed == [(ONE, False), (K, True)]
+
+
+def test_a_directory_serves_one_database(tmp_path: Path) -> None:
+    storage = Storage(tmp_path / "files")
+    storage.claim_for("db-1")
+    storage.claim_for("db-1")  # the same database again: fine
+    with pytest.raises(ForeignStorage, match="another database"):
+        storage.claim_for("db-2")
 
 
 @pytest.mark.parametrize("key", ["../x", "a/b", "a\\b", ".partial-x.tmp", ".", ".."])

@@ -191,6 +191,24 @@ async def test_read_only_key_gets_forbidden_error(harness: Harness, tenant: Tena
     assert stored["name"] == "Keep"
 
 
+async def test_a_read_only_key_is_forbidden_before_its_input_is_judged(
+    harness: Harness, tenant: Tenant
+) -> None:
+    """403 comes before 422 (spec §3), as on REST: a bad id or body is not even looked at."""
+    bad_id = {"id": "not an id", "input": {"name": "x"}}
+    results = [
+        await data(harness.client, UPDATE, tenant.read_headers, bad_id),
+        await data(harness.client, DELETE, tenant.read_headers, {"id": "not an id"}),
+        await data(
+            harness.client,
+            CREATE,
+            tenant.read_headers,
+            {"input": {"id": "not an id", "name": "", "resource": "CUSTOMERS", "format": "CSV"}},
+        ),
+    ]
+    assert [next(iter(r.values()))["__typename"] for r in results] == ["ForbiddenError"] * 3
+
+
 async def test_update_is_partial(harness: Harness, tenant: Tenant) -> None:
     node = await create(harness, tenant, **FULL_INPUT)
     upd = (

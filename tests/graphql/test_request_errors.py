@@ -199,3 +199,26 @@ async def test_a_mutation_first_in_the_document_is_not_run_unnamed(
     (error,) = await errors(harness.client, document, tenant.headers)
     assert error["message"] == MUST_NAME
     assert await count_exports(harness) == 0
+
+
+@pytest.mark.parametrize(
+    ("query", "variables"),
+    [
+        ("query ($l: Int!) { dataExports(limit: $l) { total } }", {"l": "ten"}),
+        ("query ($l: Int!) { dataExports(limit: $l) { total } }", {}),
+        ("query ($l: Int!) { dataExports(limit: $l) { total } }", {"l": None}),
+        ('{ dataExports(limit: "ten") { total } }', None),
+        ("{ dataExports(limit: 5000) { total } }", None),
+        ('{ dataExports(filter: "nope:1") { total } }', None),
+        ('{ dataExport(id: "a b") { id } }', None),
+        ('{ dataExportsConnection(after: "not-a-cursor") { totalCount } }', None),
+    ],
+    ids=["variable", "missing", "null", "literal", "bounds", "grammar", "id", "cursor"],
+)
+async def test_every_bad_argument_or_variable_value_has_one_code(
+    harness: Harness, tenant: Tenant, query: str, variables: dict[str, object] | None
+) -> None:
+    """However a bad value is found (graphql-core's coercion of a variable or a literal, a
+    scalar, the core's checks), a client switches on one code."""
+    found = await errors(harness.client, query, tenant.headers, variables)
+    assert [(e.get("extensions") or {}).get("code") for e in found] == ["BAD_USER_INPUT"]
