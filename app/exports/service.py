@@ -37,6 +37,17 @@ DEFAULT_LIMIT = 100
 
 
 @dataclass(frozen=True)
+class ListQuery:
+    """A collection request (spec §4), as every surface spells it."""
+
+    filter: str | None = None
+    sort: str | None = None
+    q: str | None = None
+    limit: int | None = None
+    offset: int | None = None
+
+
+@dataclass(frozen=True)
 class Page:
     items: Sequence[DataExport]
     total: int
@@ -213,17 +224,9 @@ async def delete_export(
     return keys
 
 
-async def list_exports(
-    session: AsyncSession,
-    *,
-    organization_id: str,
-    filter: str | None = None,
-    sort: str | None = None,
-    q: str | None = None,
-    limit: int | None = None,
-    offset: int | None = None,
-) -> Page:
-    limit, offset = check_bounds(limit, offset)
+async def list_exports(session: AsyncSession, *, organization_id: str, query: ListQuery) -> Page:
+    limit, offset = check_bounds(query.limit, query.offset)
+    filter, sort, q = query.filter, query.sort, query.q
     for name, text in (("filter", filter), ("sort", sort), ("q", q)):
         if text and len(text) > MAX_QUERY_TEXT:  # also keeps the SQL expression tree shallow
             raise Invalid.one(name, f"Must be at most {MAX_QUERY_TEXT} characters.")

@@ -26,6 +26,7 @@ from app.exports.limits import Limits
 from app.exports.principal import Principal
 from app.exports.resources import RESOURCES
 from app.exports.service import MAX_LIMIT as MAX_LIMIT  # the listing's bounds, re-exported
+from app.exports.service import ListQuery as ListQuery
 from app.exports.service import Page as Page
 from app.exports.signing import verify
 from app.exports.source import check_record_limit
@@ -89,26 +90,11 @@ async def get_export(core: Core, *, principal: Principal, export_id: str) -> Dat
     return export
 
 
-async def list_exports(
-    core: Core,
-    *,
-    principal: Principal,
-    filter: str | None = None,
-    sort: str | None = None,
-    q: str | None = None,
-    limit: int | None = None,
-    offset: int | None = None,
-) -> Page:
+async def list_exports(core: Core, *, principal: Principal, query: ListQuery) -> Page:
     principal.require("read")
     async with unit_of_work(core.sessions) as session:
         return await service.list_exports(
-            session,
-            organization_id=principal.organization_id,
-            filter=filter,
-            sort=sort,
-            q=q,
-            limit=limit,
-            offset=offset,
+            session, organization_id=principal.organization_id, query=query
         )
 
 
@@ -204,14 +190,7 @@ async def create_export(
     spec = validate_export(await _read(body), now=now)
     async with unit_of_work(core.sessions) as session:
         await _check_records(core, session, principal, spec, now)
-        export = await service.create_export(
-            session,
-            organization_id=principal.organization_id,
-            user_id=principal.user_id,
-            spec=spec,
-            export_id=export_id,
-            now=now,
-        )
+        export = await _insert(session, principal, spec, export_id, now)
         await session.commit()
     return Written(export=export, created=True, rate=rate)
 
@@ -252,14 +231,7 @@ async def replace_export(
                 await session.commit()
                 return Written(export=export, created=False, rate=rate)
             try:
-                export = await service.create_export(
-                    session,
-                    organization_id=principal.organization_id,
-                    user_id=principal.user_id,
-                    spec=spec,
-                    export_id=export_id,
-                    now=now,
-                )
+                export = await _insert(session, principal, spec, export_id, now)
                 await session.commit()
             except Conflict:
                 continue  # created meanwhile by a concurrent request; rolled back
@@ -354,6 +326,23 @@ def merged_body(current: Mapping[str, Any], changes: Mapping[str, Any]) -> dict[
     ):
         body["dateRange"] = {k: v for k, v in date_range.items() if k != "field"}
     return body
+
+
+async def _insert(
+    session: AsyncSession,
+    principal: Principal,
+    spec: ExportSpec,
+    export_id: str | None,
+    now: datetime,
+) -> DataExport:
+    return await service.create_export(
+        session,
+        organization_id=principal.organization_id,
+        user_id=principal.user_id,
+        spec=spec,
+        export_id=export_id,
+        now=now,
+    )
 
 
 async def _find(core: Core, principal: Principal, export_id: str) -> DataExport | None:

@@ -7,6 +7,9 @@ from enum import Enum
 import strawberry
 from strawberry import enum_value
 
+from app.exports.status import FailureReason as Reason
+from app.exports.status import Status
+
 
 @strawberry.enum(description="Export result format.")
 class ExportFormat(Enum):
@@ -30,20 +33,21 @@ class ExportResource(Enum):
 
 @strawberry.enum(description="Where an export is in its lifecycle.")
 class ExportStatus(Enum):
-    PENDING = enum_value("pending", description="Waiting for its scheduledTime.")
-    QUEUED = enum_value("queued", description="Due, waiting for a worker.")
-    PROCESSING = enum_value("processing", description="A worker holds it.")
-    COMPLETED = enum_value("completed", description="Its file is ready.")
-    FAILED = enum_value("failed", description="Gave up; see failureReason.")
+    PENDING = enum_value(Status.PENDING.value, description="Waiting for its scheduledTime.")
+    QUEUED = enum_value(Status.QUEUED.value, description="Due, waiting for a worker.")
+    PROCESSING = enum_value(Status.PROCESSING.value, description="A worker holds it.")
+    COMPLETED = enum_value(Status.COMPLETED.value, description="Its file is ready.")
+    FAILED = enum_value(Status.FAILED.value, description="Gave up; see failureReason.")
 
 
 @strawberry.enum(description="Why an export failed.")
 class FailureReason(Enum):
     RECORD_LIMIT_EXCEEDED = enum_value(
-        "record-limit-exceeded", description="More rows matched than the record limit allows."
+        Reason.RECORD_LIMIT_EXCEEDED.value,
+        description="More rows matched than the record limit allows.",
     )
     MAX_RETRIES_REACHED = enum_value(
-        "max-retries-reached", description="Every attempt failed; the worker gave up."
+        Reason.MAX_RETRIES_REACHED.value, description="Every attempt failed; the worker gave up."
     )
 
 

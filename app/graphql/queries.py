@@ -12,7 +12,7 @@ from strawberry.types import Info
 from app.errors import Invalid
 from app.exports import usecases
 from app.exports.resources import RESOURCES
-from app.exports.usecases import MAX_LIMIT, Page
+from app.exports.usecases import MAX_LIMIT, ListQuery, Page
 from app.graphql.context import Context
 from app.graphql.enums import ExportResource
 from app.graphql.types import (
@@ -67,15 +67,9 @@ async def _list(
     context: Context, filter: str | None, sort: str | None, q: str | None, limit: int, offset: int
 ) -> Page:
     """The core's listing, with REST's grammar and bounds, for both paging styles."""
-    return await usecases.list_exports(
-        context.core,
-        principal=await context.require("read"),
-        filter=filter,
-        sort=sort,
-        q=q,
-        limit=limit,
-        offset=offset,
-    )
+    query = ListQuery(filter=filter, sort=sort, q=q, limit=limit, offset=offset)
+    principal = await context.require("read")
+    return await usecases.list_exports(context.core, principal=principal, query=query)
 
 
 @strawberry.type(description="Read data exports, users and the exportable resources.")

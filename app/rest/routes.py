@@ -19,7 +19,7 @@ from app.exports.links import Linker, base_url
 from app.exports.principal import Principal
 from app.exports.ratelimit import RateState
 from app.exports.signing import link_parameters
-from app.exports.usecases import Core, Download
+from app.exports.usecases import Core, Download, ListQuery
 from app.ids import is_valid_id
 from app.models import DataExport
 from app.rest.body import PayloadTooLarge, read_json_object
@@ -135,15 +135,14 @@ def _guarded(handler: Handler) -> Handler:
 async def list_exports(request: Request) -> Response:
     principal = await _principal(request, "read")
     expand = _expand(request)
-    page = await usecases.list_exports(
-        core_of(request),
-        principal=principal,
+    query = ListQuery(
         filter=request.query_params.get("filter"),
         sort=request.query_params.get("sort"),
         q=request.query_params.get("q"),
         limit=_int_param(request, "limit"),
         offset=_int_param(request, "offset"),
     )
+    page = await usecases.list_exports(core_of(request), principal=principal, query=query)
     body = await _render(request, principal, list(page.items), expand)
     return JSONResponse(
         body,
