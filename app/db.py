@@ -85,6 +85,10 @@ async def to_the_end(cleanup: Awaitable[None]) -> None:
                     task.exception()  # retrieved: the cancellation is what propagates
                 raise
             cancelled = True
+        except Exception as exc:  # the cleanup failed
+            if cancelled:  # after a cancellation: that is still what propagates
+                raise asyncio.CancelledError from exc
+            raise
     if cancelled:
         raise asyncio.CancelledError
 

@@ -985,6 +985,24 @@ async def test_a_cleanup_cut_off_by_cancellation_runs_to_the_end() -> None:
     assert finished.is_set()
 
 
+async def test_a_cleanup_that_fails_after_a_cancellation_still_propagates_the_cancellation() -> (
+    None
+):
+    """A rollback that fails while its task is being cancelled: the caller sees the
+    cancellation (a timeout, a closing socket), not the rollback's error."""
+
+    async def failing_cleanup() -> None:
+        await asyncio.sleep(0.05)
+        raise OSError("connection reset")
+
+    task = asyncio.create_task(to_the_end(failing_cleanup()))
+    await asyncio.sleep(0.01)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError) as cancelled:
+        await task
+    assert isinstance(cancelled.value.__cause__, OSError)
+
+
 @pytest.mark.parametrize("value", ['"\u0130"', '"\u0130\u0130x"', '["\u0130"]'])
 async def test_an_enum_given_a_case_expanding_string_is_a_validation_error(
     harness: Harness, tenant: Tenant, caplog: pytest.LogCaptureFixture, value: str
