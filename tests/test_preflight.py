@@ -293,10 +293,17 @@ def test_a_port_in_use_is_one_line_before_the_demo_seeds(
 
 
 def test_make_run_takes_the_port() -> None:
+    """Run from inside `make test` too, where a nested make announces its directory."""
     dry = subprocess.run(
-        ["make", "-n", "run", "PORT=8123"], cwd=REPO, capture_output=True, text=True, check=True
+        ["make", "--no-print-directory", "-n", "run", "PORT=8123"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
     )
-    assert dry.stdout.strip().splitlines()[-1].endswith("-m app serve --demo --port 8123")
+    serve = [line for line in dry.stdout.splitlines() if "-m app serve" in line]
+    assert len(serve) == 1, dry.stdout
+    assert serve[0].endswith("-m app serve --demo --port 8123")
 
 
 # --- State does not follow the working directory.
