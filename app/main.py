@@ -15,10 +15,12 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.db import make_engine, make_sessionmaker
 from app.errors import DomainError
+from app.exports.health import Readiness
 from app.exports.limits import Limits
 from app.exports.storage import Storage
 from app.exports.usecases import Core
 from app.graphql.view import graphql_routes
+from app.rest.health import routes as health_routes
 from app.rest.problems import handle_domain_error, handle_http_exception, handle_unexpected
 from app.rest.routes import routes as rest_routes
 from app.settings import Settings
@@ -69,6 +71,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         )
         worker_task: asyncio.Task[None] | None = None
         worker_engine: AsyncEngine | None = None
+        worker_identity: str | None = None
         if settings.worker_mode == "inprocess":
             from app.exports.worker import Worker, worker_pool_size
 
@@ -76,12 +79,17 @@ def create_app(settings: Settings | None = None) -> Starlette:
             worker_engine = make_engine(
                 settings.database_url, pool_size=worker_pool_size(settings.worker_concurrency)
             )
-            worker = Worker(settings, make_sessionmaker(worker_engine), app.state.storage)
+            worker = Worker(
+                settings, make_sessionmaker(worker_engine), app.state.storage, kind="inprocess"
+            )
             app.state.worker = worker
+            worker_identity = worker.identity
             worker_task = asyncio.create_task(worker.run(), name="export-worker")
+        app.state.readiness = Readiness.of(settings, worker_identity=worker_identity)
         try:
             yield
         finally:
+            await app.state.readiness.close()
             if worker_task is not None:
                 app.state.worker.stop()
                 with contextlib.suppress(asyncio.CancelledError):
@@ -91,7 +99,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             await engine.dispose()
 
     app = Starlette(
-        routes=[*graphql_routes(settings), *rest_routes()],
+        routes=[*health_routes(), *graphql_routes(settings), *rest_routes()],
         middleware=[Middleware(SecurityHeaders)],
         exception_handlers={
             HTTPException: handle_http_exception,

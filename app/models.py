@@ -167,6 +167,19 @@ class PendingFile(Base):
     created_time: Mapped[datetime]
 
 
+class WorkerHeartbeat(Base):
+    """A running worker (in-process or standalone), so readiness can tell whether workers run.
+    Each worker upserts its row while it runs and deletes it when it stops cleanly; a killed
+    worker's row goes stale, and rows unseen for a day are deleted by any beating worker."""
+
+    __tablename__ = "worker_heartbeats"
+
+    identity: Mapped[str] = mapped_column(String(200), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    started_time: Mapped[datetime]
+    last_seen: Mapped[datetime]
+
+
 class RateCounter(Base):
     """Writes per organization per fixed window, shared by every process through the database."""
 

@@ -24,6 +24,7 @@ from app.errors import RecordLimitExceeded
 from app.exports.claims import Claim, claim_next, held_by, promote_due, renew
 from app.exports.fields import Kind
 from app.exports.formats import FormatWriter, make_writer
+from app.exports.heartbeats import beat, forget, heartbeat_seconds
 from app.exports.limits import Limits
 from app.exports.notify import Mailer, queue_emails
 from app.exports.resources import RESOURCES
@@ -80,12 +81,16 @@ class Worker:
         storage: Storage,
         *,
         concurrency: int | None = None,
+        kind: str = "standalone",
     ) -> None:
         self.settings = settings
         self.sessionmaker = sessionmaker
         self.storage = storage
         self.concurrency = concurrency or settings.worker_concurrency
         self.identity = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.kind = kind
+        """`inprocess` (beside a server) or `standalone`, as its heartbeat row says."""
+        self.started = utcnow()
         self.mailer = Mailer(settings, sessionmaker)
         self._stopping = asyncio.Event()
 
@@ -94,13 +99,49 @@ class Worker:
         self._stopping.set()
 
     async def run(self, *, once: bool = False) -> None:
-        await self.sweep()
-        loops = [self._loop(n, once=once) for n in range(self.concurrency)]
         if once:  # drain the exports first, so the mail they queue is sent before returning
-            await asyncio.gather(*loops)
+            # No heartbeat: a drain is over before anyone could rely on it.
+            await self.sweep()
+            await asyncio.gather(*(self._loop(n, once=True) for n in range(self.concurrency)))
             await self._mail_loop(once=True)
             return
-        await asyncio.gather(*loops, self._mail_loop(once=once), self._sweep_loop())
+        # Beating from the start: the first sweep of a large directory can take a while.
+        beating = asyncio.create_task(self._heartbeat_loop(), name="worker-heartbeat")
+        try:
+            await self.sweep()
+            loops = [self._loop(n, once=False) for n in range(self.concurrency)]
+            await asyncio.gather(*loops, self._mail_loop(once=False), self._sweep_loop())
+        except BaseException:
+            beating.cancel()  # not a clean stop: the row goes stale
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await beating
+            raise
+        await beating  # it ends at the stop, after its beat in hand
+        await self._forget()
+
+    async def beat(self) -> None:
+        """Upsert this worker's heartbeat row (app/exports/heartbeats.py)."""
+        try:
+            await beat(
+                self.sessionmaker,
+                identity=self.identity,
+                kind=self.kind,
+                started=self.started,
+                now=utcnow(),
+            )
+        except Exception:
+            log.warning("heartbeat failed; retrying at the next interval", exc_info=True)
+
+    async def _heartbeat_loop(self) -> None:
+        while not self._stopping.is_set():
+            await self.beat()
+            await self._sleep(heartbeat_seconds(self.settings.worker_poll_seconds))
+
+    async def _forget(self) -> None:
+        try:
+            await forget(self.sessionmaker, identity=self.identity)
+        except Exception:
+            log.warning("could not delete the heartbeat of %s; it goes stale", self.identity)
 
     async def sweep(self) -> None:
         try:
@@ -480,9 +521,9 @@ def _slug(name: str) -> str:
 
 def worker_pool_size(concurrency: int) -> int:
     """Connections a worker may hold at once: per export its stream and its lease renewer,
-    plus the mail loop and the sweeper. A smaller pool would starve a renewer while its export
-    streams, and the claim would be lost."""
-    return 2 * concurrency + 2
+    plus the mail loop, the sweeper and the heartbeat. A smaller pool would starve a renewer
+    while its export streams, and the claim would be lost."""
+    return 2 * concurrency + 3
 
 
 async def run_standalone(settings: Settings, *, concurrency: int, once: bool) -> int:
