@@ -15,6 +15,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.db import make_engine, make_sessionmaker
 from app.errors import DomainError
+from app.exports.changes import make_feed
 from app.exports.health import Readiness
 from app.exports.limits import Limits
 from app.exports.storage import Storage
@@ -63,11 +64,15 @@ def create_app(settings: Settings | None = None) -> Starlette:
         engine = make_engine(settings.database_url, pool_size=settings.database_pool_size)
         app.state.engine = engine
         app.state.sessionmaker = make_sessionmaker(engine)
+        # One change feed per process: subscriptions wait on it (app/exports/changes.py).
+        changes = make_feed(settings.database_url, app.state.sessionmaker)
+        await changes.start()
         app.state.core = Core(
             sessions=app.state.sessionmaker,
             storage=app.state.storage,
             limits=Limits.of(settings),
             signing_secret=settings.signing_secret,
+            changes=changes,
         )
         worker_task: asyncio.Task[None] | None = None
         worker_engine: AsyncEngine | None = None
@@ -96,6 +101,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
                     await worker_task
             if worker_engine is not None:
                 await worker_engine.dispose()
+            await changes.stop()
             await engine.dispose()
 
     app = Starlette(

@@ -17,6 +17,7 @@ from sqlalchemy import ColumnElement, and_, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db import rowcount
+from app.exports.changes import announce_many
 from app.exports.status import Status
 from app.models import DataExport
 
@@ -32,11 +33,13 @@ class Claim:
 
 async def promote_due(session: AsyncSession, now: datetime) -> None:
     """Exports whose scheduled time has come move from pending to queued."""
-    await session.execute(
+    promoted = await session.execute(
         update(DataExport)
         .where(DataExport.status == Status.PENDING, DataExport.scheduled_time <= now)
         .values(status=Status.QUEUED, updated_time=now)
+        .returning(DataExport.organization_id, DataExport.id)
     )
+    await announce_many(session, [(row[0], row[1]) for row in promoted])
     await session.commit()
 
 
@@ -72,10 +75,12 @@ async def claim_next(
             attempts=DataExport.attempts + 1,
             updated_time=now,
         )
-        .returning(DataExport.organization_id, DataExport.pk)
+        .returning(DataExport.organization_id, DataExport.pk, DataExport.id)
         .execution_options(synchronize_session=False)
     )
     row = (await session.execute(stmt)).one_or_none()
+    if row is not None:
+        await announce_many(session, [(row[0], row[2])])
     await session.commit()
     return Claim(organization_id=row[0], pk=row[1], owner=owner) if row else None
 

@@ -10,7 +10,8 @@ The rate counter has its own short transaction, so a refused write still counts.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
-from dataclasses import dataclass
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from app.db import unit_of_work
 from app.errors import Conflict, FieldError, Forbidden, Invalid, NotFound
 from app.exports import ratelimit, service
+from app.exports.changes import ChangeFeed, Watch, announce
 from app.exports.expand import EXPANSIONS, Expansion
 from app.exports.limits import Limits
 from app.exports.principal import Principal
@@ -49,6 +51,8 @@ class Core:
     limits: Limits
     signing_secret: str
     clock: Callable[[], datetime] = utcnow
+    changes: ChangeFeed = field(default_factory=ChangeFeed)
+    """The process's change feed (app/exports/changes.py); the default rings nobody."""
 
 
 @dataclass(frozen=True)
@@ -88,6 +92,15 @@ async def get_export(core: Core, *, principal: Principal, export_id: str) -> Dat
     if export is None:
         raise NotFound(f"Data export {export_id!r} was not found.")
     return export
+
+
+def watch_export(
+    core: Core, *, principal: Principal, export_id: str
+) -> AbstractContextManager[Watch]:
+    """Rung when the export may have changed (or was deleted): re-read it with find_export.
+    Enter it before the first read, so no change falls between the read and the watch."""
+    principal.require("read")
+    return core.changes.watch(principal.organization_id, export_id)
 
 
 async def list_exports(core: Core, *, principal: Principal, query: ListQuery) -> Page:
@@ -191,6 +204,7 @@ async def create_export(
     async with unit_of_work(core.sessions) as session:
         await _check_records(core, session, principal, spec, now)
         export = await _insert(session, principal, spec, export_id, now)
+        await announce(session, principal.organization_id, export.id)
         await session.commit()
     return Written(export=export, created=True, rate=rate)
 
@@ -228,10 +242,12 @@ async def replace_export(
             await _check_records(core, session, principal, spec, now)  # 422 before 409
             if current is not None:
                 export = await service.replace_export(session, export=current, spec=spec, now=now)
+                await announce(session, principal.organization_id, export_id)
                 await session.commit()
                 return Written(export=export, created=False, rate=rate)
             try:
                 export = await _insert(session, principal, spec, export_id, now)
+                await announce(session, principal.organization_id, export_id)
                 await session.commit()
             except Conflict:
                 continue  # created meanwhile by a concurrent request; rolled back
@@ -260,6 +276,7 @@ async def update_export(
     async with unit_of_work(core.sessions) as session:
         await _check_records(core, session, principal, spec, now)  # 422 before 409
         export = await service.replace_export(session, export=current, spec=spec, now=now)
+        await announce(session, principal.organization_id, export_id)
         await session.commit()
     return Written(export=export, created=False, rate=rate)
 
@@ -279,6 +296,7 @@ async def delete_export(
             found = await service.delete_export(
                 session, organization_id=principal.organization_id, export_id=export_id
             )
+            await announce(session, principal.organization_id, export_id)
             await session.commit()
             keys = found  # committed: the files go, even if this task is cancelled now
     finally:

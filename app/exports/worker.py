@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.db import rowcount, unit_of_work
 from app.errors import RecordLimitExceeded
+from app.exports.changes import announce
 from app.exports.claims import Claim, claim_next, held_by, promote_due, renew
 from app.exports.fields import Kind
 from app.exports.formats import FormatWriter, make_writer
@@ -435,6 +436,7 @@ class Worker:
                 session, export=export, file_id=file_id, record_count=produced.records, now=now
             )
             expired = await self._expire_files(session, claim, file_id, now)
+            await announce(session, claim.organization_id, export.id)
             await session.commit()
         for old_key in expired:  # rows first: a crash here leaves files the sweeper removes
             self.storage.delete(old_key)
@@ -489,6 +491,7 @@ class Worker:
                 )
                 .execution_options(synchronize_session=False)
             )
+            await announce(session, claim.organization_id, export.id)
             await session.commit()
 
     async def _retry_or_fail(self, export: DataExport, claim: Claim) -> None:
@@ -511,6 +514,7 @@ class Worker:
                 )
                 .execution_options(synchronize_session=False)
             )
+            await announce(session, claim.organization_id, export.id)
             await session.commit()
 
 

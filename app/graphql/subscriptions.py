@@ -1,4 +1,8 @@
-"""Watch an export move through its lifecycle instead of polling from the client."""
+"""Watch an export move through its lifecycle instead of polling from the client.
+
+Pushed, not polled per subscriber: the resolver waits on the process's change feed (LISTEN/NOTIFY
+on PostgreSQL, one shared poller on SQLite: app/exports/changes.py), re-reads its export when
+rung, and re-checks anyway every FALLBACK_SECONDS in case a hint was lost."""
 
 from __future__ import annotations
 
@@ -16,7 +20,7 @@ from app.graphql.context import Context
 from app.graphql.queries import ExportIdArg, check_id
 from app.graphql.types import DataExport
 
-POLL_SECONDS = 1.0
+FALLBACK_SECONDS = 30.0
 MAX_WATCH_SECONDS = 3600
 
 
@@ -42,16 +46,18 @@ async def _watch(context: Context, id: str) -> AsyncGenerator[DataExport, None]:
     last: tuple[str, object] | None = None
     loop = asyncio.get_running_loop()
     deadline = loop.time() + MAX_WATCH_SECONDS
-    while loop.time() < deadline:
-        row = await usecases.find_export(context.core, principal=principal, export_id=export_id)
-        if row is None:
-            if last is None:
-                raise NotFound(f"Data export {export_id!r} was not found.")
-            return
-        state = (row.status, row.updated_time)
-        if state != last:
-            last = state
-            yield DataExport.of(row)
-            if Status(row.status).final:
+    # Watching before the first read: a change after that read always rings.
+    with usecases.watch_export(context.core, principal=principal, export_id=export_id) as changed:
+        while (remaining := deadline - loop.time()) > 0:
+            row = await usecases.find_export(context.core, principal=principal, export_id=export_id)
+            if row is None:
+                if last is None:
+                    raise NotFound(f"Data export {export_id!r} was not found.")
                 return
-        await asyncio.sleep(POLL_SECONDS)
+            state = (row.status, row.updated_time)
+            if state != last:
+                last = state
+                yield DataExport.of(row)
+                if Status(row.status).final:
+                    return
+            await changed.wait(min(FALLBACK_SECONDS, remaining))

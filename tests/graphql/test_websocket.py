@@ -15,9 +15,8 @@ import pytest
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
-from app.exports import service
+from app.exports import changes, service
 from app.exports.worker import Worker
-from app.graphql import subscriptions
 from app.main import create_app
 from app.settings import Settings
 from tests.conftest import Harness, Tenant, with_settings
@@ -32,7 +31,7 @@ TIMEOUT = 10.0
 def server(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     """The real app under uvicorn with a pool of ONE database connection: no socket may hold
     one between operations. Yields its ws:// URL for /graphql."""
-    monkeypatch.setattr(subscriptions, "POLL_SECONDS", 0.05)
+    monkeypatch.setattr(changes, "POLL_SECONDS", 0.05)
     with serve_asgi(create_app(with_settings(settings, database_pool_size=1))) as base_url:
         yield base_url.replace("http://", "ws://") + "/graphql"
 
@@ -317,7 +316,7 @@ async def test_each_operation_on_a_socket_reads_fresh_data(
 @pytest.fixture
 def impatient_server(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     """The real app with a 0.3 s operation timeout."""
-    monkeypatch.setattr(subscriptions, "POLL_SECONDS", 0.05)
+    monkeypatch.setattr(changes, "POLL_SECONDS", 0.05)
     app = create_app(with_settings(settings, graphql_timeout_seconds=0.3))
     with serve_asgi(app) as base_url:
         yield base_url.replace("http://", "ws://") + "/graphql"
