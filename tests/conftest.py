@@ -34,6 +34,20 @@ from app.settings import Settings
 PG_URL = os.environ.get("TEST_DATABASE_URL")
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "postgres_only: about PostgreSQL alone (make test-pg)")
+    config.addinivalue_line("markers", "sqlite_only: about SQLite alone (make test)")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """A test about the other database is not part of this run: deselected, never skipped."""
+    other = "sqlite_only" if PG_URL else "postgres_only"
+    elsewhere = [item for item in items if item.get_closest_marker(other)]
+    if elsewhere:
+        config.hook.pytest_deselected(items=elsewhere)
+        items[:] = [item for item in items if not item.get_closest_marker(other)]
+
+
 @pytest.fixture(scope="session")
 def database_template(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """Migrate once per run: a SQLite template file, or a fresh PostgreSQL database."""

@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import shutil
 import socket
 import sqlite3
 import subprocess
@@ -32,10 +31,10 @@ from app.exports.worker import Worker
 from app.migrate import alembic_config
 from app.models import WorkerHeartbeat, utcnow
 from app.settings import Settings
-from tests.conftest import PG_URL, Harness, start_harness, with_settings
+from tests.conftest import Harness, start_harness, with_settings
 
 HEAD = "0003"
-sqlite_only = pytest.mark.skipif(bool(PG_URL), reason="a SQLite file of its own")
+sqlite_only = pytest.mark.sqlite_only  # a SQLite file of its own
 
 
 def secrets_of(settings: Settings) -> list[str]:
@@ -260,15 +259,12 @@ def read_only_dir(tmp_path: Path) -> Iterator[Path]:
     target = tmp_path / "read-only-files"
     target.mkdir()
     (target / "kept.txt").write_text("already here\n")
-    if not shutil.which("mount"):
-        pytest.skip("no mount command")
     mounted = subprocess.run(
         ["mount", "--bind", "-o", "ro", str(target), str(target)],
         capture_output=True,
         check=False,
     )
-    if mounted.returncode != 0:
-        pytest.skip(f"cannot bind-mount here: {mounted.stderr.decode().strip()}")
+    assert mounted.returncode == 0, f"cannot bind-mount here: {mounted.stderr.decode()}"
     try:
         yield target
     finally:

@@ -212,6 +212,7 @@ async def test_a_watch_started_just_before_a_change_still_sees_it(
         assert arrived - started < DELIVERY_LIMIT_SECONDS
 
 
+@pytest.mark.postgres_only
 async def test_the_listener_reconnects_after_losing_its_connection(
     served: tuple[Starlette, str], harness: Harness, tenant: Tenant
 ) -> None:
@@ -219,8 +220,7 @@ async def test_the_listener_reconnects_after_losing_its_connection(
     that still reaches the subscriber at once (not at the fallback re-check)."""
     app, url = served
     feed = app.state.core.changes
-    if not isinstance(feed, changes.ListeningFeed):
-        pytest.skip("LISTEN/NOTIFY is PostgreSQL's")
+    assert isinstance(feed, changes.ListeningFeed)
     created = await harness.client.post(
         "/data-exports", json=rest_body(resource="customers"), headers=tenant.headers
     )
@@ -251,12 +251,12 @@ async def test_the_listener_reconnects_after_losing_its_connection(
         assert arrived - started < DELIVERY_LIMIT_SECONDS
 
 
+@pytest.mark.postgres_only
 async def test_a_change_is_announced_at_its_commit_never_before_nor_when_rolled_back(
     settings: Settings, harness: Harness
 ) -> None:
     """PostgreSQL: `announce` rides the writer's transaction."""
-    if harness.engine.dialect.name != "postgresql":
-        pytest.skip("SQLite is polled: nothing is announced")
+    assert harness.engine.dialect.name == "postgresql"
     feed = changes.ListeningFeed(settings.database_url)
     await feed.start()
     try:
