@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import delete, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker
 
 from app.db import rowcount, unit_of_work
@@ -87,13 +87,17 @@ class Heartbeats:
 async def read(
     connection: AsyncConnection, *, identity: str | None, now: datetime, fresh_within: float
 ) -> Heartbeats:
+    """One statement, so the count and the named worker's beat come from one snapshot (a beat
+    committing between two reads made a ready report that counted no fresh worker)."""
     since = now - timedelta(seconds=fresh_within)
-    fresh = await connection.scalar(
-        select(func.count()).select_from(WorkerHeartbeat).where(WorkerHeartbeat.last_seen >= since)
-    )
-    own = None
+    wanted = WorkerHeartbeat.last_seen >= since
     if identity is not None:
-        own = await connection.scalar(
-            select(WorkerHeartbeat.last_seen).where(WorkerHeartbeat.identity == identity)
+        wanted = or_(wanted, WorkerHeartbeat.identity == identity)
+    rows = (
+        await connection.execute(
+            select(WorkerHeartbeat.identity, WorkerHeartbeat.last_seen).where(wanted)
         )
-    return Heartbeats(fresh=int(fresh or 0), own_last_seen=own)
+    ).all()
+    own = next((seen for who, seen in rows if identity is not None and who == identity), None)
+    fresh = sum(1 for _, seen in rows if seen >= since)
+    return Heartbeats(fresh=fresh, own_last_seen=own)
