@@ -219,7 +219,8 @@ class Worker:
         if export.attempts > self.settings.worker_max_attempts:
             await self._fail(export, claim, FailureReason.MAX_RETRIES_REACHED)
             return
-        renewer = asyncio.create_task(self._keep_lease(claim))
+        done = asyncio.Event()
+        renewer = asyncio.create_task(self._keep_lease(claim, done))
         key: str | None = None
         try:
             run_at = await asyncio.to_thread(self._occurrence, export)  # rules can be slow
@@ -236,8 +237,10 @@ class Worker:
             log.exception("export %s failed (attempt %s)", export.id, export.attempts)
             await self._retry_or_fail(export, claim)
         finally:
-            renewer.cancel()
-            # A renewer that already ended with LostClaim (or an error) was handled above.
+            # Asked to stop, not cancelled: a renewal cut off mid-statement left its connection
+            # half reset (an error logged by the pool). One that already ended with LostClaim
+            # (or an error) was handled above.
+            done.set()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await renewer
             if key is not None:
@@ -253,10 +256,14 @@ class Worker:
         missed = latest_missed(export.recurring["instruction"], start, utcnow())
         return max(export.scheduled_time, missed) if missed else export.scheduled_time
 
-    async def _keep_lease(self, claim: Claim) -> None:
+    async def _keep_lease(self, claim: Claim, done: asyncio.Event) -> None:
+        """Renew every third of the lease until `done` is set."""
         interval = self.settings.worker_lease_seconds / 3
         while True:
-            await asyncio.sleep(interval)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(done.wait(), timeout=interval)
+            if done.is_set():
+                return
             async with unit_of_work(self.sessionmaker) as session:
                 held = await renew(
                     session,
