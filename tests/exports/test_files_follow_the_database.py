@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import os
 import time
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -61,6 +61,16 @@ ORPHAN, GONE, LIVE, OLD = (f"{new_id('file')}.{ext}" for ext in ("csv", "csv", "
 FOREIGN = ("notes.txt", "exports.db", "file_short.csv", "FILE_01J00000000000000000000000.csv")
 
 
+async def _held(harness: Harness, tenant: Tenant, *, owner: str, until: datetime) -> str:
+    """An export a worker holds under `owner` until `until`, as a claim leaves it."""
+    body = await create(harness, tenant, {"name": "n", "resource": "customers", "format": "csv"})
+    await set_export(
+        harness, body["id"], status="processing", lease_owner=owner, lease_expires=until
+    )
+    export_id: str = body["id"]
+    return export_id
+
+
 def _storage(harness: Harness) -> Storage:
     storage: Storage = harness.app.state.storage
     return storage
@@ -89,16 +99,9 @@ async def test_the_sweeper_removes_what_no_row_covers_and_keeps_what_one_does(
 async def test_a_pending_file_is_kept_while_its_claim_holds_and_swept_after(
     harness: Harness, tenant: Tenant
 ) -> None:
-    body = await create(harness, tenant, {"name": "n", "resource": "customers", "format": "csv"})
     now = utcnow()
-    await set_export(
-        harness,
-        body["id"],
-        status="processing",
-        lease_owner="token-1",
-        lease_expires=now + timedelta(seconds=60),
-    )
-    await _pend(harness, body["id"], LIVE, "token-1")
+    export_id = await _held(harness, tenant, owner="token-1", until=now + timedelta(seconds=60))
+    await _pend(harness, export_id, LIVE, "token-1")
     storage = _storage(harness)
     with storage.open_temp(LIVE) as handle:
         handle.write(b"in progress")
@@ -120,16 +123,9 @@ async def test_a_pending_file_of_a_claim_taken_over_is_swept_at_once(
     harness: Harness, tenant: Tenant
 ) -> None:
     """Another worker holds the export now (a new token): the old token's file is dead."""
-    body = await create(harness, tenant, {"name": "n", "resource": "customers", "format": "csv"})
     now = utcnow()
-    await set_export(
-        harness,
-        body["id"],
-        status="processing",
-        lease_owner="token-2",
-        lease_expires=now + timedelta(seconds=60),
-    )
-    await _pend(harness, body["id"], OLD, "token-1")
+    export_id = await _held(harness, tenant, owner="token-2", until=now + timedelta(seconds=60))
+    await _pend(harness, export_id, OLD, "token-1")
     storage = _storage(harness)
     storage.root.mkdir(parents=True, exist_ok=True)
     storage.path(OLD).write_bytes(b"renamed before the crash")
