@@ -14,7 +14,7 @@ import sys
 from collections.abc import Awaitable, Callable, Sequence
 from typing import NoReturn, TypeVar
 
-from app import preflight
+from app import logs, preflight
 from app.ids import is_valid_id
 from app.settings import MAX_BODY_BYTES, Settings, SettingsError
 
@@ -116,6 +116,9 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
         port=args.port,
         workers=args.workers,
         log_level=settings.log_level.lower(),
+        # The app's logging setup in every server process; access lines come from the app.
+        log_config=logs.dict_config(settings.log_format, settings.log_level),
+        access_log=False,
         proxy_headers=False,
         ws_max_size=MAX_BODY_BYTES,  # a WebSocket message is held to the HTTP body limit
     )
@@ -266,14 +269,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SettingsError as exc:
         print(f"configuration error: {exc}", file=sys.stderr)
         return 2
-    logging.basicConfig(
-        level=settings.log_level,
-        stream=sys.stderr,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    for chatty in ("alembic", "fontTools"):  # their INFO lines drown the service's own
-        logging.getLogger(chatty).setLevel(max(logging.WARNING, logging.root.level))
-    print(f"database: {preflight.describe_database(settings.database_url)}", file=sys.stderr)
+    logs.configure(settings.log_format, settings.log_level)
+    database = f"database: {preflight.describe_database(settings.database_url)}"
+    if settings.log_format == "json":  # every line of a JSON log is JSON
+        logging.getLogger("app.cli").info("%s", database)
+    else:
+        print(database, file=sys.stderr)
     try:
         return int(args.handler(settings, args))
     except preflight.PreflightError as exc:

@@ -21,6 +21,7 @@ from app.exports.limits import Limits
 from app.exports.storage import Storage
 from app.exports.usecases import Core
 from app.graphql.view import graphql_routes
+from app.logs import RequestContext
 from app.rest.health import routes as health_routes
 from app.rest.problems import handle_domain_error, handle_http_exception, handle_unexpected
 from app.rest.routes import routes as rest_routes
@@ -54,6 +55,14 @@ class SecurityHeaders:
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
+
+
+class App(Starlette):
+    """Starlette whose outermost layer is the request context (app/logs.py): the request id
+    and access line cover even the 500 that Starlette's error middleware answers."""
+
+    def build_middleware_stack(self) -> ASGIApp:
+        return RequestContext(super().build_middleware_stack())
 
 
 def create_app(settings: Settings | None = None) -> Starlette:
@@ -104,7 +113,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             await changes.stop()
             await engine.dispose()
 
-    app = Starlette(
+    app = App(
         routes=[*health_routes(), *graphql_routes(settings), *rest_routes()],
         middleware=[Middleware(SecurityHeaders)],
         exception_handlers={

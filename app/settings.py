@@ -126,6 +126,10 @@ def _off_in_production(_s: Setting, values: Mapping[str, Any], _e: Mapping[str, 
     return bool(values["app_env"] != "production")
 
 
+def _json_in_production(_s: Setting, values: Mapping[str, Any], _e: Mapping[str, str]) -> str:
+    return "json" if values["app_env"] == "production" else "text"
+
+
 # Conversions for text settings with a shape: raise ValueError (its text, if any, is a detail).
 def _database_url(raw: str) -> str:
     value = raw.strip()
@@ -334,6 +338,15 @@ class Settings:
         "least severe level logged (to stderr)",
         choices=("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"),
         casefold=True,
+    )
+    log_format: str = variable(
+        "LOG_FORMAT",
+        "text",
+        "`json`: one JSON object per line (`time`, `level`, `logger`, `message`, `requestId`, "
+        "`exc`); `text`: plain lines",
+        choices=("text", "json"),
+        derive=_json_in_production,
+        shown="`text` (`json` in production)",
     )
 
     api_key_pepper: str = variable(

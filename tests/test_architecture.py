@@ -16,7 +16,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("app.exports",),
     ("app.auth",),
     ("app.graphql", "app.rest"),
-    ("app.main", "app.demo", "app.demo_data"),
+    ("app.main", "app.logs", "app.demo", "app.demo_data"),
     ("app.cli", "app.__main__", "app"),
 ]
 WEB_FRAMEWORKS = ("starlette", "strawberry", "uvicorn", "graphql")

@@ -41,7 +41,7 @@ from app.exports.storage import HashingWriter, Storage
 from app.exports.sweeper import sweep
 from app.ids import new_id
 from app.models import DataExport, ExportFile, PendingFile, utcnow
-from app.settings import Settings
+from app.settings import Settings, redact_url
 from app.timefmt import parse_iso_datetime
 
 log = logging.getLogger("app.worker")
@@ -233,8 +233,15 @@ class Worker:
             await self._fail(export, claim, FailureReason.RECORD_LIMIT_EXCEEDED)
         except LostClaim:
             log.warning("lost the claim on export %s; another worker or a delete took it", claim.pk)
-        except Exception:
-            log.exception("export %s failed (attempt %s)", export.id, export.attempts)
+        except Exception as exc:
+            log.exception(
+                "export %s failed on attempt %s of %s: %s: %s",
+                export.id,
+                export.attempts,
+                self.settings.worker_max_attempts,
+                type(exc).__name__,
+                redact_url(str(exc))[:500],  # no password of a URL; the traceback follows
+            )
             await self._retry_or_fail(export, claim)
         finally:
             # Asked to stop, not cancelled: a renewal cut off mid-statement left its connection
