@@ -109,6 +109,10 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     preflight.require_own_storage(settings.database_url, settings.storage_dir)
     if args.demo:
         _print_welcome(settings, args.host, args.port)
+    if args.workers > 1:  # /metrics adds up every process's files (app/metrics.py)
+        from app.metrics import use_multiprocess_dir
+
+        use_multiprocess_dir(settings.var_dir / "metrics")
     uvicorn.run(
         "app.main:create_app",
         factory=True,

@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
+from app.metrics import db_pool_checked_out
 from app.textfold import register_sqlite_functions
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
@@ -43,8 +44,23 @@ def make_engine(url: str, *, pool_size: int | None = None, **kwargs: Any) -> Asy
             url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}, **kwargs
         )
         _configure_sqlite(engine)
+        _count_checkouts(engine)
         return engine
-    return create_async_engine(url, pool_pre_ping=True, **kwargs)
+    engine = create_async_engine(url, pool_pre_ping=True, **kwargs)
+    _count_checkouts(engine)
+    return engine
+
+
+def _count_checkouts(engine: AsyncEngine) -> None:
+    """The pool-use gauge of /metrics: connections this process's engines have handed out."""
+
+    @event.listens_for(engine.sync_engine, "checkout")
+    def _on_checkout(*_: Any) -> None:
+        db_pool_checked_out.inc()
+
+    @event.listens_for(engine.sync_engine, "checkin")
+    def _on_checkin(*_: Any) -> None:
+        db_pool_checked_out.dec()
 
 
 def _configure_sqlite(engine: AsyncEngine) -> None:

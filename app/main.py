@@ -23,6 +23,7 @@ from app.exports.usecases import Core
 from app.graphql.view import graphql_routes
 from app.logs import RequestContext
 from app.rest.health import routes as health_routes
+from app.rest.metrics import RequestMetrics
 from app.rest.problems import handle_domain_error, handle_http_exception, handle_unexpected
 from app.rest.routes import routes as rest_routes
 from app.settings import Settings
@@ -115,7 +116,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
 
     app = App(
         routes=[*health_routes(), *graphql_routes(settings), *rest_routes()],
-        middleware=[Middleware(SecurityHeaders)],
+        middleware=[Middleware(RequestMetrics), Middleware(SecurityHeaders)],
         exception_handlers={
             HTTPException: handle_http_exception,
             DomainError: handle_domain_error,

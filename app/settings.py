@@ -501,6 +501,13 @@ class Settings:
         derive=_off_in_production,
         shown="`true` (`false` in production)",
     )
+    metrics_token: str | None = variable(
+        "METRICS_TOKEN",
+        None,
+        "`/metrics` then needs `Authorization: Bearer <token>` (401 without); "
+        "unset, `/metrics` is open in development and a 404 in production",
+        secret=True,
+    )
 
     @property
     def production(self) -> bool:

@@ -16,6 +16,7 @@ from sqlalchemy import and_, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.exports.links import Linker, base_url
+from app.metrics import emails
 from app.models import DataExport, EmailOutbox, ExportFile, utcnow
 from app.settings import Settings
 
@@ -124,10 +125,12 @@ class Mailer:
             else:
                 log.info("email (no SMTP_HOST set) to %s: %s", row.recipient, message["Subject"])
         except Exception as exc:
+            emails.labels("failed").inc()
             if not isinstance(exc, aiosmtplib.SMTPException | OSError):
                 log.exception("could not send email %s", row.id)
             await self._retry(row, exc)
             return
+        emails.labels("sent" if self.settings.smtp_host else "logged").inc()
         await self._mark(row.id, sent=True)
 
     def _compose(self, row: EmailOutbox) -> EmailMessage:

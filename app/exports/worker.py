@@ -11,6 +11,7 @@ import logging
 import os
 import signal
 import socket
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -40,6 +41,7 @@ from app.exports.status import FailureReason, Status
 from app.exports.storage import HashingWriter, Storage
 from app.exports.sweeper import sweep
 from app.ids import new_id
+from app.metrics import export_duration, export_retries, export_rows, export_runs
 from app.models import DataExport, ExportFile, PendingFile, utcnow
 from app.settings import Settings, redact_url
 from app.timefmt import parse_iso_datetime
@@ -222,6 +224,7 @@ class Worker:
         done = asyncio.Event()
         renewer = asyncio.create_task(self._keep_lease(claim, done))
         key: str | None = None
+        started, outcome = time.monotonic(), "lost"
         try:
             run_at = await asyncio.to_thread(self._occurrence, export)  # rules can be slow
             plan = self._plan(export, run_at)
@@ -229,7 +232,10 @@ class Worker:
             produced = await self._produce(plan, key, renewer)
             await self._publish(export, claim, run_at, file_id, produced)
             key = None  # published: the file is the export's now
+            outcome = "completed"
+            export_rows.labels(export.format).inc(produced.records)
         except RecordLimitExceeded:
+            outcome = "failed"
             await self._fail(export, claim, FailureReason.RECORD_LIMIT_EXCEEDED)
         except LostClaim:
             log.warning("lost the claim on export %s; another worker or a delete took it", claim.pk)
@@ -242,8 +248,10 @@ class Worker:
                 type(exc).__name__,
                 redact_url(str(exc))[:500],  # no password of a URL; the traceback follows
             )
-            await self._retry_or_fail(export, claim)
+            outcome = await self._retry_or_fail(export, claim)
         finally:
+            export_runs.labels(export.format, outcome).inc()
+            export_duration.labels(export.format, outcome).observe(time.monotonic() - started)
             # Asked to stop, not cancelled: a renewal cut off mid-statement left its connection
             # half reset (an error logged by the pool). One that already ended with LostClaim
             # (or an error) was handled above.
@@ -508,11 +516,13 @@ class Worker:
             await announce(session, claim.organization_id, export.id)
             await session.commit()
 
-    async def _retry_or_fail(self, export: DataExport, claim: Claim) -> None:
+    async def _retry_or_fail(self, export: DataExport, claim: Claim) -> str:
+        """Queue the export again after a backoff, or fail it; says which (a metric label)."""
         attempts = export.attempts
         if attempts >= self.settings.worker_max_attempts:
             await self._fail(export, claim, FailureReason.MAX_RETRIES_REACHED)
-            return
+            return "failed"
+        export_retries.labels(export.format).inc()
         delay = self.settings.worker_retry_base_seconds * 2 ** (attempts - 1)
         now = utcnow()
         async with unit_of_work(self.sessionmaker) as session:
@@ -530,6 +540,7 @@ class Worker:
             )
             await announce(session, claim.organization_id, export.id)
             await session.commit()
+        return "retried"
 
 
 def _slug(name: str) -> str:

@@ -44,6 +44,7 @@ from strawberry.types.execution import StreamExecutionResult
 
 from app.errors import DomainError
 from app.graphql.errors import BAD_USER_INPUT, graphql_error
+from app.graphql.metrics import OperationMetrics
 from app.graphql.mutations import Mutation
 from app.graphql.operation import OperationPolicy
 from app.graphql.queries import Query
@@ -217,6 +218,7 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
     ]
     # Factories: a fresh extension per operation (the caches themselves are shared).
     extensions: list[type[SchemaExtension] | Callable[[], SchemaExtension]] = [
+        OperationMetrics,  # first: its time covers the others' work too
         AnsweredParserCache,
         lambda: ValidationCache(maxsize=CACHE_SIZE),
         OperationPolicy,  # after ValidationCache: validation errors are answered first

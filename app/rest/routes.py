@@ -24,6 +24,7 @@ from app.ids import is_valid_id
 from app.models import DataExport
 from app.rest.body import PayloadTooLarge, read_json_object
 from app.rest.files import FileDownload
+from app.rest.metrics import metrics_endpoint
 from app.rest.problems import from_domain, problem
 from app.rest.serializers import export_json, user_json
 from app.settings import Settings
@@ -295,4 +296,5 @@ def routes() -> list[BaseRoute]:
     table: list[BaseRoute] = [EncodedSlashRoute(p, h, methods=m) for p, h, m in by_id]
     table += [Route(p, collection, methods=["GET", "POST"]) for x in PREFIXES for p in _both(x)]
     table += [Route(p, h, methods=m) for p, h, m in by_id]
+    table.append(Route("/metrics", metrics_endpoint, methods=["GET"]))  # app/rest/metrics.py
     return table

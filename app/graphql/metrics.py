@@ -1,0 +1,38 @@
+"""GraphQL operations in `/metrics`: counts, errors and latency by operation name and type."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+from graphql import get_operation_ast
+from strawberry.extensions import SchemaExtension
+
+from app.metrics import graphql_duration, graphql_errors, graphql_operations
+
+ANONYMOUS = "anonymous"
+UNKNOWN = "unknown"
+"""The type of an operation that could not be parsed or named an operation it lacks."""
+
+
+class OperationMetrics(SchemaExtension):
+    """Labels come from the parsed document, never from the request alone: a name a client
+    sends without defining it in the document is not a label (no unbounded series)."""
+
+    def on_operation(self) -> Iterator[None]:
+        started = time.perf_counter()
+        yield
+        elapsed = time.perf_counter() - started
+        context = self.execution_context
+        name, kind = ANONYMOUS, UNKNOWN
+        document = context.graphql_document
+        if document is not None:
+            operation = get_operation_ast(document, context.operation_name)
+            if operation is not None:
+                name = operation.name.value if operation.name else ANONYMOUS
+                kind = operation.operation.value
+        graphql_operations.labels(name, kind).inc()
+        graphql_duration.labels(name, kind).observe(elapsed)
+        failed = getattr(context.result, "errors", None) or context.pre_execution_errors
+        if failed:
+            graphql_errors.labels(name, kind).inc()
