@@ -6,15 +6,15 @@ exception's formatted traceback as one string) and any extra fields. `LOG_FORMAT
 default in development) writes plain lines in one format for uvicorn's and the app's records.
 
 `RequestContext` is the outermost ASGI middleware: it takes a valid `X-Request-Id` or makes
-one, keeps it in a context variable every log record reads, returns it in the response (and
-as `requestId` at the end of every problem body), and writes the one access line per request
+one, keeps it in a context variable (app/requestid.py) every log record reads and every
+problem body ends with (`requestId`, added where problems are built), returns it in the
+response, and writes the one access line per request
 (uvicorn's own access log is off). A 500 is logged once, by the app's `handle_unexpected`:
 the exception Starlette re-raises after the response is sent stops here instead of being
 logged again by uvicorn."""
 
 from __future__ import annotations
 
-import contextvars
 import json
 import logging
 import logging.config
@@ -26,9 +26,9 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-REQUEST_ID: contextvars.ContextVar[str | None] = contextvars.ContextVar("request_id", default=None)
+from app.requestid import REQUEST_ID
+
 _VALID_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
-_PROBLEM_JSON = b"application/problem+json"
 # What every LogRecord has; anything else on a record is an extra field of the JSON line.
 _STANDARD = frozenset(
     vars(logging.LogRecord("", 0, "", 0, "", (), None)).keys()
@@ -141,7 +141,6 @@ class RequestContext:
         header = (b"x-request-id", request_id.encode("ascii"))
         started = time.perf_counter()
         status: int | None = None
-        problem: list[Message] = []  # a problem response, held until its body is complete
 
         async def send_with_id(message: Message) -> None:
             nonlocal status
@@ -151,20 +150,7 @@ class RequestContext:
                     (k, v) for k, v in message.get("headers") or [] if k.lower() != b"x-request-id"
                 ]
                 message = {**message, "headers": [*headers, header]}
-                if kind == "http.response.start":
-                    status = message["status"]
-                    if dict(headers).get(b"content-type", b"").startswith(_PROBLEM_JSON):
-                        problem.append(message)
-                        return
-                else:
-                    status = 101
-            elif kind == "http.response.body" and problem:
-                problem.append(message)
-                if message.get("more_body", False):
-                    return
-                await _send_problem(problem, request_id, send)
-                problem.clear()
-                return
+                status = message["status"] if kind == "http.response.start" else 101
             elif kind == "websocket.close" and status is None:
                 status = 403
             await send(message)
@@ -195,22 +181,3 @@ class RequestContext:
             duration,
             extra={"method": method, "path": path, "status": status, "durationMs": duration},
         )
-
-
-async def _send_problem(messages: list[Message], request_id: str, send: Send) -> None:
-    """A problem body gets `requestId` as its last member; every other member is kept."""
-    start, chunks = messages[0], messages[1:]
-    body = b"".join(m.get("body", b"") for m in chunks)
-    try:
-        document = json.loads(body) if body else None
-    except ValueError:
-        document = None
-    if isinstance(document, dict):
-        document["requestId"] = request_id
-        body = json.dumps(
-            document, ensure_ascii=False, allow_nan=False, separators=(",", ":")
-        ).encode("utf-8")
-        headers = [(k, v) for k, v in start["headers"] if k.lower() != b"content-length"]
-        start = {**start, "headers": [*headers, (b"content-length", str(len(body)).encode())]}
-    await send(start)
-    await send({"type": "http.response.body", "body": body, "more_body": False})

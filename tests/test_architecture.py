@@ -11,7 +11,15 @@ import pytest
 APP = Path(__file__).resolve().parent.parent / "app"
 
 LAYERS: list[tuple[str, ...]] = [
-    ("app.settings", "app.errors", "app.ids", "app.timefmt", "app.textfold", "app.metrics"),
+    (
+        "app.settings",
+        "app.errors",
+        "app.ids",
+        "app.timefmt",
+        "app.textfold",
+        "app.requestid",
+        "app.metrics",
+    ),
     ("app.db", "app.models", "app.migrate", "app.migrations"),
     ("app.exports",),
     ("app.auth",),

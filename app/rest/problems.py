@@ -21,6 +21,7 @@ from app.errors import (
     RecordLimitExceeded,
     Unauthorized,
 )
+from app.requestid import REQUEST_ID
 
 log = logging.getLogger("app.rest")
 
@@ -58,6 +59,9 @@ def problem(
         "detail": detail,
     }
     body.update(extra)
+    request_id = REQUEST_ID.get()
+    if request_id is not None:  # last: the contract's members keep their order
+        body["requestId"] = request_id
     return JSONResponse(body, status_code=status, headers=headers, media_type=PROBLEM_JSON)
 
 
