@@ -6,8 +6,8 @@ own the transaction. Every statement names the organization and finds a row by i
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -53,6 +53,8 @@ class Page:
     total: int
     limit: int
     offset: int
+    loaded: Mapping[str, Mapping[Any, Any]] = field(default_factory=dict)
+    """The expansions asked for with the page (name → key → row), loaded with it."""
 
 
 def check_bounds(limit: int | None, offset: int | None) -> tuple[int, int]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from contextlib import AbstractContextManager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -87,13 +87,6 @@ async def find_export(core: Core, *, principal: Principal, export_id: str) -> Da
         )
 
 
-async def get_export(core: Core, *, principal: Principal, export_id: str) -> DataExport:
-    export = await find_export(core, principal=principal, export_id=export_id)
-    if export is None:
-        raise NotFound(f"Data export {export_id!r} was not found.")
-    return export
-
-
 def watch_export(
     core: Core, *, principal: Principal, export_id: str
 ) -> AbstractContextManager[Watch]:
@@ -103,28 +96,52 @@ def watch_export(
     return core.changes.watch(principal.organization_id, export_id)
 
 
-async def list_exports(core: Core, *, principal: Principal, query: ListQuery) -> Page:
+async def list_exports(
+    core: Core, *, principal: Principal, query: ListQuery, expand: Collection[str] = ()
+) -> Page:
+    """A page, and the expansions asked for with it, in one unit of work."""
     principal.require("read")
     async with unit_of_work(core.sessions) as session:
-        return await service.list_exports(
+        page = await service.list_exports(
             session, organization_id=principal.organization_id, query=query
         )
+        if not expand:
+            return page
+        loaded = await _expansions(session, principal, page.items, expand)
+    return replace(page, loaded=loaded)
+
+
+@dataclass(frozen=True)
+class Shown:
+    export: DataExport
+    loaded: Mapping[str, Mapping[Any, Any]]
+
+
+async def show_export(
+    core: Core, *, principal: Principal, export_id: str, expand: Collection[str]
+) -> Shown:
+    """One export (404 when missing) and the expansions asked for, in one unit of work: the
+    REST read path, where each unit of work more is a pool round trip on every request."""
+    principal.require("read")
+    async with unit_of_work(core.sessions) as session:
+        export = await service.find_export(
+            session, organization_id=principal.organization_id, export_id=export_id
+        )
+        if export is None:
+            raise NotFound(f"Data export {export_id!r} was not found.")
+        loaded = await _expansions(session, principal, [export], expand)
+    return Shown(export=export, loaded=loaded)
 
 
 async def expand(
     core: Core, *, principal: Principal, exports: Sequence[DataExport], names: Collection[str]
-) -> dict[str, Mapping[Any, Any]]:
-    """Every named expansion for a page of exports: one query each, whatever the page size."""
+) -> Mapping[str, Mapping[Any, Any]]:
+    """Every named expansion for exports already in hand (a write's answer)."""
     principal.require("read")
-    loaded: dict[str, Mapping[Any, Any]] = {}
     if not exports or not names:
         return {name: {} for name in names}
     async with unit_of_work(core.sessions) as session:
-        for name in names:
-            expansion = EXPANSIONS[name]
-            keys = [k for k in (expansion.key(e) for e in exports) if k is not None]
-            loaded[name] = await expansion.load(session, principal.organization_id, keys)
-    return loaded
+        return await _expansions(session, principal, exports, names)
 
 
 async def load(
@@ -361,6 +378,23 @@ async def _insert(
         export_id=export_id,
         now=now,
     )
+
+
+async def _expansions(
+    session: AsyncSession,
+    principal: Principal,
+    exports: Sequence[DataExport],
+    names: Collection[str],
+) -> dict[str, Mapping[Any, Any]]:
+    """One query per expansion, whatever the number of exports."""
+    loaded: dict[str, Mapping[Any, Any]] = {}
+    for name in names:
+        expansion = EXPANSIONS[name]
+        keys = [k for k in (expansion.key(e) for e in exports) if k is not None]
+        loaded[name] = (
+            await expansion.load(session, principal.organization_id, keys) if keys else {}
+        )
+    return loaded
 
 
 async def _find(core: Core, principal: Principal, export_id: str) -> DataExport | None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
 from starlette.requests import Request
@@ -100,13 +100,13 @@ def _counted(request: Request) -> usecases.OnCounted:
     return keep
 
 
-async def _render(
-    request: Request, principal: Principal, exports: list[DataExport], expand: set[str]
+def _render(
+    request: Request,
+    exports: Sequence[DataExport],
+    expand: set[str],
+    loaded: Mapping[str, Mapping[Any, Any]],
 ) -> list[dict[str, Any]]:
-    """Serialise a page; each expansion costs one batched query for the whole page."""
-    loaded = await usecases.expand(
-        core_of(request), principal=principal, exports=exports, names=expand
-    )
+    """Serialise exports with the expansions the use case loaded (one query per expansion)."""
     linker = linker_for(request)
     return [export_json(e, linker, expand=expand, loaded=loaded) for e in exports]
 
@@ -143,8 +143,10 @@ async def list_exports(request: Request) -> Response:
         limit=_int_param(request, "limit"),
         offset=_int_param(request, "offset"),
     )
-    page = await usecases.list_exports(core_of(request), principal=principal, query=query)
-    body = await _render(request, principal, list(page.items), expand)
+    page = await usecases.list_exports(
+        core_of(request), principal=principal, query=query, expand=expand
+    )
+    body = _render(request, page.items, expand, page.loaded)
     return JSONResponse(
         body,
         headers={
@@ -159,8 +161,10 @@ async def get_export(request: Request) -> Response:
     principal = await _principal(request, "read")
     export_id = _path_id(request)
     expand = _expand(request)
-    export = await usecases.get_export(core_of(request), principal=principal, export_id=export_id)
-    (body,) = await _render(request, principal, [export], expand)
+    shown = await usecases.show_export(
+        core_of(request), principal=principal, export_id=export_id, expand=expand
+    )
+    (body,) = _render(request, [shown.export], expand, shown.loaded)
     headers = {"Pagination-Total": "1", "Pagination-Limit": "1", "Pagination-Offset": "0"}
     return JSONResponse(body, headers=headers)
 
@@ -194,7 +198,10 @@ async def put_export(request: Request) -> Response:
 async def _written(
     request: Request, principal: Principal, written: usecases.Written, expand: set[str]
 ) -> Response:
-    (body,) = await _render(request, principal, [written.export], expand)
+    loaded = await usecases.expand(
+        core_of(request), principal=principal, exports=[written.export], names=expand
+    )
+    (body,) = _render(request, [written.export], expand, loaded)
     headers = _rate_headers(written.rate)
     if written.created:
         headers["Location"] = linker_for(request).export(written.export.id)
