@@ -17,11 +17,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 
 from app.db import is_sqlite, make_engine, make_sessionmaker
-from app.migrate import alembic_config
+from app.migrate import alembic_config, current_heads, shipped_heads
 
 CONNECT_TIMEOUT_SECONDS = 10.0
 MIGRATE_HINT = "run python -m app migrate"
@@ -81,7 +81,7 @@ def require_database(url: str, *, migrated: bool = True) -> None:
     from alembic.util import CommandError
 
     script = ScriptDirectory.from_config(alembic_config(url))
-    head = frozenset(script.get_heads())
+    head = shipped_heads()
     if current == head:
         return
     at = ", ".join(sorted(current)) or "none"
@@ -149,15 +149,9 @@ async def _current_heads(url: str) -> frozenset[str]:
         engine = make_engine(url)
         try:
             async with asyncio.timeout(CONNECT_TIMEOUT_SECONDS), engine.connect() as conn:
-                return await conn.run_sync(_heads)
+                return await conn.run_sync(current_heads)
         finally:
             await engine.dispose()
-
-
-def _heads(connection: Connection) -> frozenset[str]:
-    from alembic.runtime.migration import MigrationContext
-
-    return frozenset(MigrationContext.configure(connection).get_current_heads())
 
 
 @contextmanager

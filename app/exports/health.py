@@ -23,13 +23,13 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
 
 from app.db import is_sqlite
 from app.exports import heartbeats
-from app.migrate import MIGRATIONS
+from app.migrate import current_heads, shipped_heads
 from app.models import utcnow
 from app.settings import Settings
 
@@ -38,13 +38,6 @@ log = logging.getLogger("app.health")
 CHECK_TIMEOUT_SECONDS = 2.0
 PROBE_PREFIX = ".health-"
 """The storage probe's name: a dot name, never one of storage's keys, so no sweeper judges it."""
-
-
-def migration_heads() -> frozenset[str]:
-    """The head revisions of the shipped migrations (read once, at startup)."""
-    from alembic.script import ScriptDirectory
-
-    return frozenset(ScriptDirectory(str(MIGRATIONS)).get_heads())
 
 
 def probe_engine(database_url: str) -> AsyncEngine:
@@ -80,7 +73,7 @@ class Readiness:
         return cls(
             engine=probe_engine(settings.database_url),
             storage_dir=settings.storage_dir,
-            heads=migration_heads(),
+            heads=shipped_heads(),  # read once, at startup
             worker_mode=settings.worker_mode,
             fresh_within=heartbeats.fresh_seconds(settings.worker_poll_seconds),
             worker_identity=worker_identity,
@@ -127,7 +120,7 @@ async def _database_and_workers(
     try:
         async with asyncio.timeout(CHECK_TIMEOUT_SECONDS):
             async with readiness.engine.connect() as connection:
-                current = await connection.run_sync(_current_heads)
+                current = await connection.run_sync(current_heads)
                 if current == readiness.heads:
                     database = {"ok": True}
                     beats = await _heartbeats(connection, readiness)
@@ -145,12 +138,6 @@ async def _database_and_workers(
         log.warning("readiness: the database is unreachable: %s", _first_line(exc))
         database = {"ok": False, "reason": "unreachable"}
     return database, _workers(readiness, beats)
-
-
-def _current_heads(connection: Connection) -> frozenset[str]:
-    from alembic.runtime.migration import MigrationContext
-
-    return frozenset(MigrationContext.configure(connection).get_current_heads())
 
 
 async def _heartbeats(
