@@ -280,10 +280,16 @@ async def test_operations_time_out_with_504(
     assert body["data"] is None
     assert body["errors"][0]["extensions"]["code"] == "TIMEOUT"
 
-    # The endpoint is fine afterwards.
+    # The endpoint is fine afterwards: no session or connection was left poisoned. A poisoned
+    # one fails every time; within a 0.3 s budget a loaded machine may miss once, so a few tries.
     monkeypatch.undo()
-    ok = await post(impatient.client, "{ dataExports { total } }", tenant.headers)
-    assert ok.json() == {"data": {"dataExports": {"total": 0}}}
+    answers = []
+    for _ in range(3):
+        ok = await post(impatient.client, "{ dataExports { total } }", tenant.headers)
+        answers.append(ok.json())
+        if ok.status_code == 200:
+            break
+    assert answers[-1] == {"data": {"dataExports": {"total": 0}}}, answers
 
 
 @pytest.fixture
