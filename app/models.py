@@ -116,9 +116,15 @@ class DataExport(Base):
     updated_time: Mapped[datetime]
     status: Mapped[str] = mapped_column(String(12))
     failure_reason: Mapped[str | None] = mapped_column(String(40))
-    # Worker bookkeeping, never shown: attempts so far, earliest retry, and the claim's lease.
+    # Worker bookkeeping. Shown: attempts in this run, the earliest retry, the latest error
+    # (stable code, fixed safe message) and progress. Never shown: the claim's lease.
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     not_before: Mapped[datetime | None]
+    last_error_code: Mapped[str | None] = mapped_column(String(40))
+    last_error_message: Mapped[str | None] = mapped_column(String(200))
+    last_error_time: Mapped[datetime | None]
+    rows_written: Mapped[int | None] = mapped_column(BigInteger)
+    rows_total: Mapped[int | None] = mapped_column(BigInteger)
     lease_owner: Mapped[str | None] = mapped_column(String(64))
     lease_expires: Mapped[datetime | None]
     run_time: Mapped[datetime | None]

@@ -18,7 +18,6 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Iterable, Iterator
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select, text, tuple_
@@ -48,7 +47,8 @@ RECONNECT_MAX_SECONDS = 30.0
 
 Key = tuple[str, str]
 """(organization_id, export id): a tenant's export, as every statement finds it."""
-State = tuple[str, datetime]
+State = tuple[object, ...]
+"""What a watcher may be shown changed: status, updatedTime, progress, the latest error."""
 
 
 async def announce(session: AsyncSession, organization_id: str, export_id: str) -> None:
@@ -196,10 +196,13 @@ class PollingFeed(ChangeFeed):
                         DataExport.id,
                         DataExport.status,
                         DataExport.updated_time,
+                        DataExport.rows_written,
+                        DataExport.rows_total,
+                        DataExport.last_error_time,
                     ).where(tuple_(DataExport.organization_id, DataExport.id).in_(chunk))
                 )
-                for organization_id, export_id, status, updated_time in rows:
-                    states[(organization_id, export_id)] = (status, updated_time)
+                for organization_id, export_id, *state in rows:
+                    states[(organization_id, export_id)] = tuple(state)
         return states
 
 

@@ -13,12 +13,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import ColumnElement, and_, or_, select, update
+from sqlalchemy import ColumnElement, and_, case, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db import rowcount
-from app.exports.changes import announce_many
-from app.exports.status import Status
+from app.exports.changes import announce, announce_many
+from app.exports.status import ErrorCode, Status
 from app.models import DataExport
 
 
@@ -29,6 +29,7 @@ class Claim:
     organization_id: str
     pk: int
     owner: str
+    export_id: str
 
 
 async def promote_due(session: AsyncSession, now: datetime) -> None:
@@ -65,6 +66,10 @@ async def claim_next(
     )
     if session.get_bind().dialect.name == "postgresql":
         candidate = candidate.with_for_update(skip_locked=True)
+    # Taking over an expired lease means the last worker died mid-run: that is this run's
+    # latest error. A new run (no attempt yet) starts with a clean story.
+    taken_over = DataExport.status == Status.PROCESSING
+    first = DataExport.attempts == 0
     stmt = (
         update(DataExport)
         .where(DataExport.pk == candidate.scalar_subquery(), _claimable(now))
@@ -74,6 +79,21 @@ async def claim_next(
             lease_expires=now + timedelta(seconds=lease_seconds),
             attempts=DataExport.attempts + 1,
             updated_time=now,
+            last_error_code=case(
+                (taken_over, ErrorCode.WORKER_LOST.value),
+                (first, None),
+                else_=DataExport.last_error_code,
+            ),
+            last_error_message=case(
+                (taken_over, ErrorCode.WORKER_LOST.message),
+                (first, None),
+                else_=DataExport.last_error_message,
+            ),
+            last_error_time=case(
+                (taken_over, now), (first, None), else_=DataExport.last_error_time
+            ),
+            rows_written=0,
+            rows_total=None,
         )
         .returning(DataExport.organization_id, DataExport.pk, DataExport.id)
         .execution_options(synchronize_session=False)
@@ -82,7 +102,7 @@ async def claim_next(
     if row is not None:
         await announce_many(session, [(row[0], row[2])])
     await session.commit()
-    return Claim(organization_id=row[0], pk=row[1], owner=owner) if row else None
+    return Claim(organization_id=row[0], pk=row[1], owner=owner, export_id=row[2]) if row else None
 
 
 def held_by(claim: Claim, *, now: datetime | None = None) -> ColumnElement[bool]:
@@ -112,13 +132,26 @@ def live_claim(pk: object, owner: object, now: datetime) -> ColumnElement[bool]:
     )
 
 
-async def renew(session: AsyncSession, *, claim: Claim, now: datetime, lease_seconds: int) -> bool:
-    """Extend the lease; False means the claim was lost (expired and taken, or deleted)."""
+async def renew(
+    session: AsyncSession,
+    *,
+    claim: Claim,
+    now: datetime,
+    lease_seconds: int,
+    progress: tuple[int, int | None] | None = None,
+) -> bool:
+    """Extend the lease, and record progress (rows written, rows in total when known) when
+    given; False means the claim was lost (expired and taken, or deleted)."""
+    values: dict[str, object] = {"lease_expires": now + timedelta(seconds=lease_seconds)}
+    if progress is not None:
+        values["rows_written"], values["rows_total"] = progress
     result = await session.execute(
         update(DataExport)
         .where(held_by(claim, now=now))
-        .values(lease_expires=now + timedelta(seconds=lease_seconds))
+        .values(values)
         .execution_options(synchronize_session=False)
     )
+    if progress is not None and rowcount(result):
+        await announce(session, claim.organization_id, claim.export_id)
     await session.commit()
     return bool(rowcount(result))

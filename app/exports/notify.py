@@ -15,7 +15,10 @@ import aiosmtplib
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from app.db import unit_of_work
+from app.exports.changes import announce
 from app.exports.links import Linker, base_url
+from app.exports.status import ErrorCode
 from app.metrics import emails
 from app.models import DataExport, EmailOutbox, ExportFile, utcnow
 from app.settings import Settings
@@ -128,10 +131,32 @@ class Mailer:
             emails.labels("failed").inc()
             if not isinstance(exc, aiosmtplib.SMTPException | OSError):
                 log.exception("could not send email %s", row.id)
+            await self._record_error(row, smtp_error_code(exc))
             await self._retry(row, exc)
             return
         emails.labels("sent" if self.settings.smtp_host else "logged").inc()
         await self._mark(row.id, sent=True)
+
+    async def _record_error(self, row: EmailOutbox, code: ErrorCode) -> None:
+        """The export's latest error says its email failed (its status stays completed)."""
+        try:
+            async with unit_of_work(self.sessionmaker) as session:
+                await session.execute(
+                    update(DataExport)
+                    .where(
+                        DataExport.organization_id == row.organization_id,
+                        DataExport.id == row.export_id,
+                    )
+                    .values(
+                        last_error_code=code,
+                        last_error_message=code.message,
+                        last_error_time=utcnow(),
+                    )
+                )
+                await announce(session, row.organization_id, row.export_id)
+                await session.commit()
+        except Exception:
+            log.warning("could not record the email error of export %s", row.export_id)
 
     def _compose(self, row: EmailOutbox) -> EmailMessage:
         link = self.linker.signed(row.file_id, self.settings.email_link_ttl_seconds)
@@ -194,3 +219,17 @@ class Mailer:
                 .values(sent_time=utcnow() if sent else None, dropped=dropped, lease_expires=None)
             )
             await session.commit()
+
+
+def smtp_error_code(exc: Exception) -> ErrorCode:
+    """Refused (the server answered no) or unavailable (no usable answer at all)."""
+    refused = (
+        aiosmtplib.SMTPResponseException,
+        aiosmtplib.SMTPRecipientsRefused,
+        aiosmtplib.SMTPNotSupported,
+    )
+    if isinstance(exc, refused) and not isinstance(exc, aiosmtplib.SMTPConnectResponseError):
+        return ErrorCode.SMTP_REFUSED
+    if isinstance(exc, aiosmtplib.SMTPException | OSError):
+        return ErrorCode.SMTP_UNAVAILABLE
+    return ErrorCode.INTERNAL_ERROR

@@ -21,6 +21,7 @@ from app.exports.formats.base import FORMATS
 from app.exports.query import QueryError, parse_filter, parse_sort
 from app.exports.resources import RESOURCES, Resource, query_fields
 from app.exports.schedule import RuleError, check_rule
+from app.exports.story import STORY_MEMBERS
 from app.timefmt import isoz, parse_iso_datetime
 
 NAME_MAX = 50
@@ -60,6 +61,7 @@ READ_ONLY = (
     "failureReason",
     "_links",
     "_embedded",
+    *STORY_MEMBERS,  # what a client read and sends back is ignored, like Rebilly's own
 )
 
 

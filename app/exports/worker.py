@@ -17,7 +17,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, delete, insert, select, update
+from sqlalchemy import Select, delete, func, insert, select, update
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.db import rowcount, unit_of_work
@@ -37,7 +38,7 @@ from app.exports.source import (
     record_keys,
     to_record,
 )
-from app.exports.status import FailureReason, Status
+from app.exports.status import ErrorCode, FailureReason, Status
 from app.exports.storage import HashingWriter, Storage
 from app.exports.sweeper import sweep
 from app.ids import new_id
@@ -49,10 +50,41 @@ from app.timefmt import parse_iso_datetime
 log = logging.getLogger("app.worker")
 
 BATCH_ROWS = 1000
+PROGRESS_SECONDS = 1.0
+"""How often a running export's progress (rows written) is recorded, at most."""
 
 
 class LostClaim(Exception):
     """The lease expired and another worker or the sweeper took over, or the export was deleted."""
+
+
+class Failed(Exception):
+    """An attempt failed in a known way; `code` is what the export shows as its latest error."""
+
+    def __init__(self, code: ErrorCode) -> None:
+        super().__init__(code.value)
+        self.code = code
+
+
+def error_code(exc: BaseException) -> ErrorCode:
+    """The stable code of an attempt's failure: what was being done when it failed."""
+    if isinstance(exc, Failed):
+        return exc.code
+    if isinstance(exc, OSError):
+        return ErrorCode.STORAGE_UNAVAILABLE
+    if isinstance(exc, SQLAlchemyError):
+        return ErrorCode.DATABASE_UNAVAILABLE
+    return ErrorCode.INTERNAL_ERROR
+
+
+@dataclass
+class Progress:
+    """A running export's rows so far, and the rows matching when it started once counted."""
+
+    written: int = 0
+    total: int | None = None
+    counting: Select[Any] | None = None
+    """The count to run beside the stream, set once the run is planned."""
 
 
 @dataclass(frozen=True)
@@ -219,36 +251,50 @@ class Worker:
         if export is None:
             return
         if export.attempts > self.settings.worker_max_attempts:
-            await self._fail(export, claim, FailureReason.MAX_RETRIES_REACHED)
+            await self._fail(export, claim, FailureReason.MAX_RETRIES_REACHED, None)
             return
-        done = asyncio.Event()
-        renewer = asyncio.create_task(self._keep_lease(claim, done))
+        done, progress = asyncio.Event(), Progress()
+        renewer = asyncio.create_task(self._tend(claim, progress, done))
         key: str | None = None
         started, outcome = time.monotonic(), "lost"
         try:
-            run_at = await asyncio.to_thread(self._occurrence, export)  # rules can be slow
+            run_at = await self._occurrence(export)
             plan = self._plan(export, run_at)
+            progress.counting = _count(plan)
             file_id, key = await self._reserve(claim, plan.writer.extension)
-            produced = await self._produce(plan, key, renewer)
+            produced = await self._produce(plan, key, renewer, progress)
             await self._publish(export, claim, run_at, file_id, produced)
             key = None  # published: the file is the export's now
             outcome = "completed"
             export_rows.labels(export.format).inc(produced.records)
-        except RecordLimitExceeded:
+        except RecordLimitExceeded as exc:
             outcome = "failed"
-            await self._fail(export, claim, FailureReason.RECORD_LIMIT_EXCEEDED)
+            log.warning(
+                "export %s failed on attempt %s: %s (%s)",
+                export.id,
+                export.attempts,
+                ErrorCode.RECORD_LIMIT_EXCEEDED.value,
+                exc,
+            )
+            await self._fail(
+                export, claim, FailureReason.RECORD_LIMIT_EXCEEDED, ErrorCode.RECORD_LIMIT_EXCEEDED
+            )
         except LostClaim:
             log.warning("lost the claim on export %s; another worker or a delete took it", claim.pk)
         except Exception as exc:
-            log.exception(
-                "export %s failed on attempt %s of %s: %s: %s",
+            code = error_code(exc)
+            cause = exc.__cause__ if isinstance(exc, Failed) and exc.__cause__ else exc
+            log.error(
+                "export %s failed on attempt %s of %s: %s: %s: %s",
                 export.id,
                 export.attempts,
                 self.settings.worker_max_attempts,
-                type(exc).__name__,
-                redact_url(str(exc))[:500],  # no password of a URL; the traceback follows
+                code.value,
+                type(cause).__name__,
+                redact_url(str(cause))[:500],  # no password of a URL; the traceback follows
+                exc_info=exc,
             )
-            outcome = await self._retry_or_fail(export, claim)
+            outcome = await self._retry_or_fail(export, claim, code)
         finally:
             export_runs.labels(export.format, outcome).inc()
             export_duration.labels(export.format, outcome).observe(time.monotonic() - started)
@@ -261,33 +307,61 @@ class Worker:
             if key is not None:
                 await self._abandon(claim, key)
 
-    def _occurrence(self, export: DataExport) -> datetime:
+    async def _occurrence(self, export: DataExport) -> datetime:
         """When this run counts as happening, which is when relative date ranges are evaluated:
         now for a one-off (spec §5); for a recurring export its occurrence, and after
         downtime the latest missed one."""
         if not export.recurring:
             return utcnow()
-        start = parse_iso_datetime(export.recurring["start"])
-        missed = latest_missed(export.recurring["instruction"], start, utcnow())
+        try:
+            start = parse_iso_datetime(export.recurring["start"])
+            missed = await asyncio.to_thread(  # rules can be slow
+                latest_missed, export.recurring["instruction"], start, utcnow()
+            )
+        except Exception as exc:
+            raise Failed(ErrorCode.SCHEDULE_INVALID) from exc
         return max(export.scheduled_time, missed) if missed else export.scheduled_time
 
-    async def _keep_lease(self, claim: Claim, done: asyncio.Event) -> None:
-        """Renew every third of the lease until `done` is set."""
-        interval = self.settings.worker_lease_seconds / 3
+    async def _tend(self, claim: Claim, progress: Progress, done: asyncio.Event) -> None:
+        """Until `done` is set: count the run's rows once it is planned, record progress at
+        most every PROGRESS_SECONDS, and renew the lease every third of it. One connection,
+        so a worker's pool (worker_pool_size) still holds two per export."""
+        lease = self.settings.worker_lease_seconds
+        tick = min(PROGRESS_SECONDS, lease / 3)
+        renewed = time.monotonic()
+        recorded: tuple[int, int | None] = (0, None)
         while True:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(done.wait(), timeout=interval)
+                await asyncio.wait_for(done.wait(), timeout=tick)
             if done.is_set():
                 return
+            if progress.counting is not None:
+                progress.total = await self._count(progress.counting)
+                progress.counting = None
+            now_progress = (progress.written, progress.total)
+            due = time.monotonic() - renewed >= lease / 3
+            if now_progress == recorded and not due:
+                continue
             async with unit_of_work(self.sessionmaker) as session:
                 held = await renew(
                     session,
                     claim=claim,
                     now=utcnow(),
-                    lease_seconds=self.settings.worker_lease_seconds,
+                    lease_seconds=lease,
+                    progress=now_progress if now_progress != recorded else None,
                 )
             if not held:
                 raise LostClaim
+            renewed, recorded = time.monotonic(), now_progress
+
+    async def _count(self, statement: Select[Any]) -> int | None:
+        """The rows a run will write, for its progress; None when they cannot be counted."""
+        try:
+            async with unit_of_work(self.sessionmaker) as session:
+                return int(await session.scalar(statement) or 0)
+        except Exception:
+            log.warning("could not count the rows of a running export", exc_info=True)
+            return None
 
     async def _reserve(self, claim: Claim, extension: str) -> tuple[str, str]:
         """Commit the pending row for the file about to be written, while the claim holds."""
@@ -343,6 +417,11 @@ class Worker:
             )
         return found is not None
 
+    async def _batch_written(self, rows: int) -> None:
+        """Called after every batch: lets the loop run the lease renewer and other exports
+        between batches (tests pace a run here to watch its progress)."""
+        await asyncio.sleep(0)
+
     def _plan(self, export: DataExport, run_at: datetime) -> Plan:
         resource = RESOURCES[export.resource]
         fields = export_fields(resource, export.fields)
@@ -363,25 +442,41 @@ class Worker:
             maximum=Limits.of(self.settings).records_for(export.format),
         )
 
-    async def _produce(self, plan: Plan, key: str, renewer: asyncio.Task[None]) -> Produced:
+    async def _produce(
+        self, plan: Plan, key: str, renewer: asyncio.Task[None], progress: Progress
+    ) -> Produced:
         """Stream the rows into the key's temp file: constant memory, one pass."""
         writer, records = plan.writer, 0
         with self.storage.open_temp(key) as handle:
             out = HashingWriter(handle)
             async with unit_of_work(self.sessionmaker) as session:
                 out.write(writer.header())
-                connection = await session.connection()  # Core rows: no ORM loading per row
-                stmt = plan.statement.execution_options(yield_per=BATCH_ROWS)
-                result = await connection.stream(stmt)
-                async for partition in result.partitions(BATCH_ROWS):
-                    if renewer.done():
-                        renewer.result()  # re-raises LostClaim
-                    batch = [to_record(row, plan.keys, plan.money) for row in partition]
-                    records += len(batch)
-                    if records > plan.maximum:
-                        raise RecordLimitExceeded(records, plan.maximum)
-                    out.write(writer.rows(batch))
-            out.write(await asyncio.to_thread(writer.footer))  # pdf renders here
+                try:
+                    connection = await session.connection()  # Core rows: no ORM per row
+                    stmt = plan.statement.execution_options(yield_per=BATCH_ROWS)
+                    result = await connection.stream(stmt)
+                    partitions = result.partitions(BATCH_ROWS)
+                    while True:
+                        try:
+                            partition = await anext(partitions)
+                        except StopAsyncIteration:
+                            break
+                        if renewer.done():
+                            renewer.result()  # re-raises LostClaim
+                        batch = [to_record(row, plan.keys, plan.money) for row in partition]
+                        records += len(batch)
+                        if records > plan.maximum:
+                            raise RecordLimitExceeded(records, plan.maximum)
+                        out.write(writer.rows(batch))
+                        progress.written = records
+                        await self._batch_written(records)
+                except SQLAlchemyError as exc:
+                    raise Failed(ErrorCode.SOURCE_QUERY_FAILED) from exc
+            try:
+                footer = await asyncio.to_thread(writer.footer)  # pdf renders here
+            except Exception as exc:
+                raise Failed(ErrorCode.RENDER_FAILED) from exc
+            out.write(footer)
         return Produced(
             key=key,
             size=out.size,
@@ -420,7 +515,10 @@ class Worker:
                     file_id=file_id,
                     record_count=produced.records,
                     failure_reason=None,
-                    attempts=0,
+                    # A one-off keeps its story (attempts, latest error); a recurring export's
+                    # next run starts a new one.
+                    attempts=0 if status == Status.PENDING else DataExport.attempts,
+                    rows_written=produced.records,
                     not_before=None,
                     lease_owner=None,
                     lease_expires=None,
@@ -481,9 +579,16 @@ class Worker:
         )
         return list(result.scalars())
 
-    async def _fail(self, export: DataExport, claim: Claim, reason: FailureReason) -> None:
+    async def _fail(
+        self,
+        export: DataExport,
+        claim: Claim,
+        reason: FailureReason,
+        error: ErrorCode | None,
+    ) -> None:
         """Give up on this run. A recurring export keeps its schedule: one bad night must not
-        end a nightly export, so it waits for its next occurrence with the reason shown."""
+        end a nightly export, so it waits for its next occurrence with the reason shown.
+        `error` is the last attempt's cause (None: the one recorded before stands)."""
         now = utcnow()
         status, scheduled = Status.FAILED, export.scheduled_time
         if export.recurring:
@@ -494,7 +599,7 @@ class Worker:
                 )
             except Exception:  # a stored rule that can no longer be evaluated: stop here
                 log.exception("export %s: its schedule cannot be evaluated", export.id)
-                upcoming = None
+                upcoming, error = None, ErrorCode.SCHEDULE_INVALID
             if upcoming is not None:
                 status, scheduled = Status.PENDING, upcoming
         async with unit_of_work(self.sessionmaker) as session:
@@ -510,17 +615,18 @@ class Worker:
                     lease_expires=None,
                     not_before=None,
                     updated_time=now,
+                    **_last_error(error, now),
                 )
                 .execution_options(synchronize_session=False)
             )
             await announce(session, claim.organization_id, export.id)
             await session.commit()
 
-    async def _retry_or_fail(self, export: DataExport, claim: Claim) -> str:
+    async def _retry_or_fail(self, export: DataExport, claim: Claim, error: ErrorCode) -> str:
         """Queue the export again after a backoff, or fail it; says which (a metric label)."""
         attempts = export.attempts
         if attempts >= self.settings.worker_max_attempts:
-            await self._fail(export, claim, FailureReason.MAX_RETRIES_REACHED)
+            await self._fail(export, claim, FailureReason.MAX_RETRIES_REACHED, error)
             return "failed"
         export_retries.labels(export.format).inc()
         delay = self.settings.worker_retry_base_seconds * 2 ** (attempts - 1)
@@ -535,12 +641,26 @@ class Worker:
                     lease_owner=None,
                     lease_expires=None,
                     updated_time=now,
+                    **_last_error(error, now),
                 )
                 .execution_options(synchronize_session=False)
             )
             await announce(session, claim.organization_id, export.id)
             await session.commit()
         return "retried"
+
+
+def _last_error(error: ErrorCode | None, now: datetime) -> dict[str, Any]:
+    """The columns that record an attempt's error (none when there is nothing new to record)."""
+    if error is None:
+        return {}
+    return {"last_error_code": error, "last_error_message": error.message, "last_error_time": now}
+
+
+def _count(plan: Plan) -> Select[Any]:
+    """Count what a run will read, stopping one past its limit (a run beyond it fails anyway)."""
+    bounded = plan.statement.order_by(None).limit(plan.maximum + 1).subquery()
+    return select(func.count()).select_from(bounded)
 
 
 def _slug(name: str) -> str:

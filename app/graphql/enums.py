@@ -7,6 +7,7 @@ from enum import Enum
 import strawberry
 from strawberry import enum_value
 
+from app.exports.status import ErrorCode as Cause
 from app.exports.status import FailureReason as Reason
 from app.exports.status import Status
 
@@ -48,6 +49,34 @@ class FailureReason(Enum):
     )
     MAX_RETRIES_REACHED = enum_value(
         Reason.MAX_RETRIES_REACHED.value, description="Every attempt failed; the worker gave up."
+    )
+
+
+@strawberry.enum(description="What went wrong in an export's latest error (REST `lastError.code`).")
+class ExportErrorCode(Enum):
+    SOURCE_QUERY_FAILED = enum_value(
+        Cause.SOURCE_QUERY_FAILED.value, description=Cause.SOURCE_QUERY_FAILED.message
+    )
+    STORAGE_UNAVAILABLE = enum_value(
+        Cause.STORAGE_UNAVAILABLE.value, description=Cause.STORAGE_UNAVAILABLE.message
+    )
+    DATABASE_UNAVAILABLE = enum_value(
+        Cause.DATABASE_UNAVAILABLE.value, description=Cause.DATABASE_UNAVAILABLE.message
+    )
+    RENDER_FAILED = enum_value(Cause.RENDER_FAILED.value, description=Cause.RENDER_FAILED.message)
+    RECORD_LIMIT_EXCEEDED = enum_value(
+        Cause.RECORD_LIMIT_EXCEEDED.value, description=Cause.RECORD_LIMIT_EXCEEDED.message
+    )
+    SCHEDULE_INVALID = enum_value(
+        Cause.SCHEDULE_INVALID.value, description=Cause.SCHEDULE_INVALID.message
+    )
+    WORKER_LOST = enum_value(Cause.WORKER_LOST.value, description=Cause.WORKER_LOST.message)
+    SMTP_REFUSED = enum_value(Cause.SMTP_REFUSED.value, description=Cause.SMTP_REFUSED.message)
+    SMTP_UNAVAILABLE = enum_value(
+        Cause.SMTP_UNAVAILABLE.value, description=Cause.SMTP_UNAVAILABLE.message
+    )
+    INTERNAL_ERROR = enum_value(
+        Cause.INTERNAL_ERROR.value, description=Cause.INTERNAL_ERROR.message
     )
 
 

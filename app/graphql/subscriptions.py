@@ -43,7 +43,7 @@ class Subscription:
 async def _watch(context: Context, id: str) -> AsyncGenerator[DataExport, None]:
     principal = await context.require("read")
     export_id = check_id(id)
-    last: tuple[str, object] | None = None
+    last: tuple[object, ...] | None = None
     loop = asyncio.get_running_loop()
     deadline = loop.time() + MAX_WATCH_SECONDS
     # Watching before the first read: a change after that read always rings.
@@ -54,7 +54,13 @@ async def _watch(context: Context, id: str) -> AsyncGenerator[DataExport, None]:
                 if last is None:
                     raise NotFound(f"Data export {export_id!r} was not found.")
                 return
-            state = (row.status, row.updated_time)
+            state = (
+                row.status,
+                row.updated_time,
+                row.rows_written,
+                row.rows_total,
+                row.last_error_time,
+            )
             if state != last:
                 last = state
                 yield DataExport.of(row)

@@ -12,8 +12,10 @@ from strawberry.types import Info
 from app.exports.resources import Resource
 from app.exports.schedule import RuleError, upcoming
 from app.exports.status import Status
+from app.exports.story import tell
 from app.graphql.context import Context
 from app.graphql.enums import (
+    ExportErrorCode,
     ExportFormat,
     ExportResource,
     ExportStatus,
@@ -28,6 +30,21 @@ from app.timefmt import parse_iso_datetime
 
 MAX_OCCURRENCES = 100
 MIN_LINK_TTL, MAX_LINK_TTL = 60, 7 * 24 * 3600
+
+
+@strawberry.type(description="An export's latest error: a stable code and a safe message.")
+class ExportError:
+    code: ExportErrorCode = strawberry.field(description="Stable code (REST `lastError.code`).")
+    message: str = strawberry.field(description="What happened, safe to show to people.")
+    time: DateTime = strawberry.field(description="When it happened.")
+
+
+@strawberry.type(description="A running export's progress.")
+class ExportProgress:
+    rows_written: int = strawberry.field(description="Rows written to the file so far.")
+    rows_total: int | None = strawberry.field(
+        description="Rows matching when the run started; null until counted."
+    )
 
 
 @strawberry.type(description="A related resource link, as in REST `_links`.")
@@ -242,6 +259,31 @@ class DataExport:
         return _links(info.context.linker.export_links(self.row))
 
     date_range: DateRange | None = strawberry.field(description="The date range of exported rows.")
+
+    @strawberry.field(description="Attempts in the current (or latest) run; a retry adds one.")
+    def attempts(self) -> int:
+        return tell(self.row).attempts
+
+    @strawberry.field(description="The latest error of the current (or latest) run, if any.")
+    def last_error(self) -> ExportError | None:
+        error = tell(self.row).last_error
+        if error is None:
+            return None
+        return ExportError(
+            code=ExportErrorCode(error.code.value), message=error.message, time=DateTime(error.time)
+        )
+
+    @strawberry.field(description="When the next attempt is due while the export retries.")
+    def next_attempt_time(self) -> DateTime | None:
+        due = tell(self.row).next_attempt_time
+        return DateTime(due) if due else None
+
+    @strawberry.field(description="Rows written so far while the export is processing.")
+    def progress(self) -> ExportProgress | None:
+        progress = tell(self.row).progress
+        if progress is None:
+            return None
+        return ExportProgress(rows_written=progress.rows_written, rows_total=progress.rows_total)
 
     @strawberry.field(description="The user who requested the export (REST `expand=user`).")
     async def user(self, info: Info[Context, None]) -> User | None:

@@ -7,6 +7,7 @@ from typing import Any
 
 from app.exports.expand import EXPANSIONS
 from app.exports.links import Linker
+from app.exports.story import tell
 from app.models import DataExport, ExportFile, User
 from app.timefmt import isoz
 
@@ -44,6 +45,29 @@ EMBEDDED: dict[str, Callable[[Any, Linker], Json]] = {"user": user_json, "file":
 """How each expansion of the core's registry (app.exports.expand) reads in `_embedded`."""
 
 
+def story_json(export: DataExport) -> Json:
+    """Members this service adds after Rebilly's: the export's story (app.exports.story)."""
+    story = tell(export)
+    return {
+        "attempts": story.attempts,
+        "lastError": (
+            {
+                "code": story.last_error.code,
+                "message": story.last_error.message,
+                "time": isoz(story.last_error.time),
+            }
+            if story.last_error
+            else None
+        ),
+        "nextAttemptTime": isoz(story.next_attempt_time) if story.next_attempt_time else None,
+        "progress": (
+            {"rowsWritten": story.progress.rows_written, "rowsTotal": story.progress.rows_total}
+            if story.progress
+            else None
+        ),
+    }
+
+
 def export_json(
     export: DataExport,
     linker: Linker,
@@ -70,6 +94,7 @@ def export_json(
         "failureReason": export.failure_reason,
         "_links": _links(linker.export_links(export)),
         "dateRange": dict(export.date_range) if export.date_range else None,
+        **story_json(export),
     }
     if expand:
         embedded: Json = {}

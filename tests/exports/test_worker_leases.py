@@ -128,7 +128,8 @@ async def test_an_expired_claim_is_completed_by_another_worker_and_the_late_publ
     assert [p.name for p in published(harness.settings.storage_dir)] == [file_b.storage_key]
     assert partials(harness.settings.storage_dir) == []
     row = await export_row(harness, body["id"])
-    assert (row.lease_owner, row.attempts) == (None, 0)
+    assert (row.lease_owner, row.attempts) == (None, 2)
+    assert after["lastError"]["code"] == "worker-lost"  # B took over A's expired claim
 
     async with harness.session() as session:
         emails = list(await session.scalars(select(EmailOutbox)))

@@ -74,7 +74,15 @@ async def test_export_walks_through_every_status_to_completed(
     assert done["failureReason"] is None
     assert done["fileId"]
     assert done["fileId"].startswith("file_")
-    assert list(done)[-2:] == ["dateRange", "_embedded"]
+    assert list(done)[-6:] == [
+        "dateRange",
+        "attempts",
+        "lastError",
+        "nextAttemptTime",
+        "progress",
+        "_embedded",
+    ]
+    assert (done["attempts"], done["lastError"], done["progress"]) == (1, None, None)
 
     rels = links(done)
     assert list(rels) == ["self", "user", "download", "signedLink"]

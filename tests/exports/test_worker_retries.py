@@ -127,7 +127,11 @@ async def test_an_unusable_storage_directory_is_retried_until_it_works(
     assert done["status"] == "completed"
     assert done["recordCount"] == 100
     row = await export_row(harness, body["id"])
-    assert (row.attempts, row.not_before) == (0, None)  # a success resets the bookkeeping
+    assert row.not_before is None
+    # A one-off keeps its story: two attempts, the first one's error.
+    assert done["attempts"] == 2
+    assert done["lastError"]["code"] == "storage-unavailable"
+    assert done["nextAttemptTime"] is None
     assert len(published(storage_dir)) == 1
 
 
@@ -271,5 +275,5 @@ async def test_a_one_off_evaluates_its_date_range_when_it_runs(
     body = await create(harness, tenant, {"name": "x", "resource": "customers", "format": "csv"})
     await set_export(harness, body["id"], scheduled_time=utcnow() - timedelta(days=3))
     row = await export_row(harness, body["id"])
-    run_at = make_worker(harness)._occurrence(row)
+    run_at = await make_worker(harness)._occurrence(row)
     assert abs((run_at - utcnow()).total_seconds()) < 5

@@ -8,7 +8,13 @@ from urllib.parse import parse_qs, urlsplit, urlunsplit
 
 from app.demo import seed_demo
 from app.exports.worker import Worker
-from app.graphql.enums import ExportFormat, ExportResource, ExportStatus, FailureReason
+from app.graphql.enums import (
+    ExportErrorCode,
+    ExportFormat,
+    ExportResource,
+    ExportStatus,
+    FailureReason,
+)
 from tests.conftest import Harness, Tenant, add_user
 from tests.graphql.conftest import data, rest_body
 
@@ -23,6 +29,8 @@ EXPORT = f"""
   userId fileId recordCount scheduledTime createdTime updatedTime status failureReason
   {LINKS}
   dateRange {{ start end field }}
+  attempts lastError {{ code message time }} nextAttemptTime
+  progress {{ rowsWritten rowsTotal }}
   user {{ {USER} }}
   file {{ {FILE} }}
 """
@@ -60,6 +68,14 @@ def graphql_to_rest(node: dict[str, Any]) -> dict[str, Any]:
         "failureReason": FailureReason[reason].value if reason else None,
         "_links": node["links"],
         "dateRange": node["dateRange"],
+        "attempts": node["attempts"],
+        "lastError": (
+            {**node["lastError"], "code": ExportErrorCode[node["lastError"]["code"]].value}
+            if node["lastError"]
+            else None
+        ),
+        "nextAttemptTime": node["nextAttemptTime"],
+        "progress": node["progress"],
         "_embedded": {
             "user": _linked(user, ["id", "email", "firstName", "lastName", "createdTime"])
             if user

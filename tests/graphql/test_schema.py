@@ -242,11 +242,19 @@ def test_graphql_enums_mirror_the_core_lists_exactly() -> None:
     """One status enum, one failure list, one format list: GraphQL only names them."""
     from app.exports.formats import FORMATS
     from app.exports.resources import RESOURCES
+    from app.exports.status import ErrorCode as CoreErrorCode
     from app.exports.status import FailureReason as CoreReason
     from app.exports.status import Status
-    from app.graphql.enums import ExportFormat, ExportResource, ExportStatus, FailureReason
+    from app.graphql.enums import (
+        ExportErrorCode,
+        ExportFormat,
+        ExportResource,
+        ExportStatus,
+        FailureReason,
+    )
 
     assert [m.value for m in ExportStatus] == [s.value for s in Status]
     assert [m.value for m in FailureReason] == [r.value for r in CoreReason]
+    assert [m.value for m in ExportErrorCode] == [c.value for c in CoreErrorCode]
     assert [m.value for m in ExportFormat] == list(FORMATS)
     assert [m.value for m in ExportResource] == list(RESOURCES)

@@ -50,6 +50,11 @@ MEMBER_ORDER = [
     "failureReason",
     "_links",
     "dateRange",
+    # This service's additions after Rebilly's members (app/exports/story.py).
+    "attempts",
+    "lastError",
+    "nextAttemptTime",
+    "progress",
 ]
 
 

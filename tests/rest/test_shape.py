@@ -45,6 +45,8 @@ async def test_member_order_and_defaults(harness: Harness, tenant: Tenant) -> No
     assert export["status"] == "pending"
     assert export["failureReason"] is None
     assert export["dateRange"] is None
+    assert (export["attempts"], export["lastError"]) == (0, None)
+    assert (export["nextAttemptTime"], export["progress"]) == (None, None)
     assert export["_links"] == [
         {"rel": "self", "href": f"{BASE}/data-exports/{export['id']}"},
         {"rel": "user", "href": f"{BASE}/users/{tenant.user.id}"},
