@@ -18,6 +18,7 @@ from app.exports.expand import parse_expand
 from app.exports.links import Linker, base_url
 from app.exports.principal import Principal
 from app.exports.ratelimit import RateState
+from app.exports.representation import export_json, user_json
 from app.exports.signing import link_parameters
 from app.exports.usecases import Core, Download, ListQuery
 from app.ids import is_valid_id
@@ -26,7 +27,6 @@ from app.rest.body import PayloadTooLarge, read_json_object
 from app.rest.files import FileDownload
 from app.rest.metrics import metrics_endpoint
 from app.rest.problems import from_domain, problem
-from app.rest.serializers import export_json, user_json
 from app.settings import Settings
 
 PREFIXES = (

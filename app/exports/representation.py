@@ -1,4 +1,5 @@
-"""The Rebilly JSON shape: member order, `_links` and `_embedded` exactly as spec §1."""
+"""The Rebilly JSON shape of an export, its user and file: member order, `_links` and `_embedded`
+exactly as spec §1. REST answers with it and webhooks carry it (`_embedded.dataExport`)."""
 
 from __future__ import annotations
 
