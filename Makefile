@@ -6,7 +6,7 @@ RUN_STAMP := $(VENV)/.run-stamp
 STAMP := $(VENV)/.test-stamp
 PG_TEST_URL ?= postgresql+asyncpg://postgres@127.0.0.1:5432/test
 
-.PHONY: run test test-pg lint types pytest ide bench bench-graphql bench-export fuzz soak clean lock
+.PHONY: run test test-pg lint types pytest ide docs bench bench-graphql bench-export fuzz soak clean lock
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -41,8 +41,13 @@ ide:
 	@if command -v npm >/dev/null 2>&1; then bash app/graphql/ide/build.sh; \
 	else echo "warning: npm not found; GraphiQL assets not built (the API works without them)" >&2; fi
 
+# Swagger UI for GET /docs, the same way: swagger-ui-dist from npm into a git-ignored folder.
+docs:
+	@if command -v npm >/dev/null 2>&1; then bash app/rest/docs/build.sh; \
+	else echo "warning: npm not found; API docs assets not built (/openapi.json works without them)" >&2; fi
+
 PORT ?= 8000
-run: $(RUN_STAMP) ide
+run: $(RUN_STAMP) ide docs
 	$(BIN)/python -m app serve --demo --port $(PORT)
 
 lint: $(STAMP)
@@ -52,23 +57,29 @@ lint: $(STAMP)
 types: $(STAMP)
 	$(BIN)/mypy
 
-pytest: $(STAMP) ide
+pytest: $(STAMP) ide docs
 	$(BIN)/pytest -q
 
 test: lint types pytest
 
 # The same suite against PostgreSQL (what .ci/run does after `make test`).
-test-pg: $(STAMP) ide
+test-pg: $(STAMP) ide docs
 	TEST_DATABASE_URL=$(PG_TEST_URL) $(BIN)/pytest -q
 
-# The REST and GraphQL fuzzers at 20x their `make test` size, from FUZZ_SEED or the clock
-# (printed: FUZZ_SEED=N replays a run); TEST_DATABASE_URL=... runs them on PostgreSQL.
+# The REST and GraphQL fuzzers at 20x their `make test` size, and schemathesis against
+# /openapi.json with every phase for at least OPENAPI_FUZZ_CASES cases, from FUZZ_SEED or the
+# clock (printed: FUZZ_SEED=N replays a run; the schemathesis test prints its case count);
+# TEST_DATABASE_URL=... runs them on PostgreSQL.
 FUZZ_ITERATIONS ?= 4400
+OPENAPI_FUZZ_CASES ?= 1200
+OPENAPI_FUZZ_PHASES ?= examples,coverage,fuzzing,stateful
 fuzz: $(STAMP)
 	@seed=$${FUZZ_SEED:-$$(date +%s)}; \
-	echo "make fuzz: FUZZ_SEED=$$seed FUZZ_ITERATIONS=$(FUZZ_ITERATIONS)"; \
-	FUZZ_SEED=$$seed FUZZ_ITERATIONS=$(FUZZ_ITERATIONS) \
-		$(BIN)/pytest -q tests/rest/test_fuzz.py tests/graphql/test_fuzz.py
+	echo "make fuzz: FUZZ_SEED=$$seed FUZZ_ITERATIONS=$(FUZZ_ITERATIONS) OPENAPI_FUZZ_CASES=$(OPENAPI_FUZZ_CASES)"; \
+	FUZZ_SEED=$$seed FUZZ_ITERATIONS=$(FUZZ_ITERATIONS) OPENAPI_FUZZ_CASES=$(OPENAPI_FUZZ_CASES) \
+	OPENAPI_FUZZ_PHASES=$(OPENAPI_FUZZ_PHASES) \
+		$(BIN)/pytest -q tests/rest/test_fuzz.py tests/graphql/test_fuzz.py \
+		tests/rest/test_openapi.py::test_schemathesis_finds_nothing
 
 # The soak (tests/soak.py) at full size on SQLite, then on a database of its own on PG_TEST_URL's
 # server: 200 exports, 4 workers, 10 SIGKILLs, 100 timed DELETEs each, from SOAK_SEED or the
@@ -90,4 +101,5 @@ bench-export: $(STAMP)
 	$(BIN)/python bench/export.py
 
 clean:
-	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache app/graphql/ide/static app/graphql/ide/frontend/node_modules
+	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache app/graphql/ide/static app/graphql/ide/frontend/node_modules \
+		app/rest/docs/static app/rest/docs/frontend/node_modules

@@ -22,8 +22,10 @@ from app.exports.storage import Storage
 from app.exports.usecases import Core
 from app.graphql.view import graphql_routes
 from app.logs import RequestContext
+from app.rest.docs import routes as docs_routes
 from app.rest.health import routes as health_routes
 from app.rest.metrics import RequestMetrics
+from app.rest.openapi import routes as openapi_routes
 from app.rest.problems import handle_domain_error, handle_http_exception, handle_unexpected
 from app.rest.routes import routes as rest_routes
 from app.settings import Settings
@@ -115,7 +117,13 @@ def create_app(settings: Settings | None = None) -> Starlette:
             await engine.dispose()
 
     app = App(
-        routes=[*health_routes(), *graphql_routes(settings), *rest_routes()],
+        routes=[
+            *health_routes(),
+            *openapi_routes(),
+            *docs_routes(),
+            *graphql_routes(settings),
+            *rest_routes(),
+        ],
         middleware=[Middleware(RequestMetrics), Middleware(SecurityHeaders)],
         exception_handlers={
             HTTPException: handle_http_exception,

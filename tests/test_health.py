@@ -139,6 +139,8 @@ async def test_the_index_links_where_to_go(harness: Harness) -> None:
     assert links == {
         "graphql": "http://testserver/graphql",
         "dataExports": "http://testserver/data-exports",
+        "docs": "http://testserver/docs",
+        "openapi": "http://testserver/openapi.json",
         "ready": "http://testserver/health/ready",
     }
     assert (await harness.client.get("/data-exports")).status_code == 401  # a route, not a 404

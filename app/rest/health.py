@@ -33,6 +33,8 @@ async def index(request: Request) -> Response:
     links = [
         ("graphql", "/graphql"),
         ("dataExports", "/data-exports"),
+        ("docs", "/docs"),
+        ("openapi", "/openapi.json"),
         ("ready", "/health/ready"),
     ]
     return JSONResponse(
