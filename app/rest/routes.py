@@ -38,6 +38,11 @@ PREFIXES = (
 )
 
 
+ACCOUNT = ("", "/organizations/{organizationId}")
+"""Users and files are Rebilly's main API: unprefixed, or under the organization (which
+rebilly-js-sdk sends when given an organizationId)."""
+
+
 def settings_of(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
@@ -295,8 +300,8 @@ def routes() -> list[BaseRoute]:
     item = _dispatch({"GET": get_export, "PUT": put_export, "DELETE": delete_export})
     by_id: list[tuple[str, Handler, list[str]]] = [
         *[(p, item, ["GET", "PUT", "DELETE"]) for x in PREFIXES for p in _both(x + "/{id}")],
-        *[(p, _guarded(get_user), ["GET"]) for p in _both("/users/{id}")],
-        ("/files/{id}/download", _guarded(download_file), ["GET"]),
+        *[(p, _guarded(get_user), ["GET"]) for x in ACCOUNT for p in _both(x + "/users/{id}")],
+        *[(x + "/files/{id}/download", _guarded(download_file), ["GET"]) for x in ACCOUNT],
         ("/files/{id}/signed", _guarded(signed_download), ["GET"]),
     ]
     # First, so that `a%2F` is not taken for `a` by an `{id}/` route.

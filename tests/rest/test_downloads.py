@@ -253,3 +253,24 @@ async def test_a_file_gone_from_storage_is_a_problem_not_a_500(
     download, signed = both_routes(done)
     assert_problem(await harness.client.get(download, headers=tenant.headers), 404)
     assert_problem(await harness.client.get(signed), 403)
+
+
+async def test_files_and_users_are_served_under_the_organization_too(
+    harness: Harness, tenant: Tenant
+) -> None:
+    """Rebilly's SDKs prefix every call with /organizations/{id} when given an organization."""
+    done = await completed_export(harness, tenant)
+    plain = await harness.client.get(local(links(done)["download"]), headers=tenant.headers)
+    prefixed = await harness.client.get(
+        f"/organizations/acme/files/{done['fileId']}/download", headers=tenant.headers
+    )
+    assert prefixed.status_code == 200
+    assert prefixed.content == plain.content
+    user = await harness.client.get(
+        f"/organizations/acme/users/{tenant.user.id}", headers=tenant.headers
+    )
+    assert user.json()["id"] == tenant.user.id
+    other = await harness.client.get(
+        f"/organizations/globex/files/{done['fileId']}/download", headers=tenant.headers
+    )
+    assert other.status_code == 403
