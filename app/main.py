@@ -28,6 +28,7 @@ from app.rest.metrics import RequestMetrics
 from app.rest.openapi import routes as openapi_routes
 from app.rest.problems import handle_domain_error, handle_http_exception, handle_unexpected
 from app.rest.routes import routes as rest_routes
+from app.rest.webhooks import routes as webhook_routes
 from app.settings import Settings
 
 log = logging.getLogger("app")
@@ -85,6 +86,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             limits=Limits.of(settings),
             signing_secret=settings.signing_secret,
             changes=changes,
+            webhook_allow_private=settings.webhook_allow_private,
         )
         worker_task: asyncio.Task[None] | None = None
         worker_engine: AsyncEngine | None = None
@@ -123,6 +125,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             *docs_routes(),
             *graphql_routes(settings),
             *rest_routes(),
+            *webhook_routes(),
         ],
         middleware=[Middleware(RequestMetrics), Middleware(SecurityHeaders)],
         exception_handlers={

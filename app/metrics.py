@@ -73,6 +73,11 @@ emails = Counter(
     "Completion emails, by outcome (sent, logged when no SMTP_HOST is set, failed)",
     ["outcome"],
 )
+webhooks = Counter(
+    f"{PREFIX}_webhook_deliveries",
+    "Webhook delivery attempts, by outcome (delivered, retried, failed for good)",
+    ["outcome"],
+)
 db_pool_checked_out = Gauge(
     f"{PREFIX}_db_pool_checked_out_connections",
     "Database connections checked out of the pools of the server's processes",

@@ -220,6 +220,59 @@ class EmailOutbox(Base):
     lease_expires: Mapped[datetime | None]
 
 
+class Webhook(Base):
+    """An organization's endpoint for export events. Its signing secret is never stored: it is
+    derived from SIGNING_SECRET and this row's salt (app/exports/webhooks.py)."""
+
+    __tablename__ = "webhooks"
+    __table_args__ = (UniqueConstraint("organization_id", "id"), {"sqlite_autoincrement": True})
+
+    pk: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    id: Mapped[str] = mapped_column(String(50))
+    organization_id: Mapped[str] = mapped_column(ForeignKey("organizations.id"))
+    url: Mapped[str] = mapped_column(String(2000))
+    events_filter: Mapped[list[str]] = mapped_column(JSON)
+    status: Mapped[str] = mapped_column(String(10))
+    secret_salt: Mapped[str] = mapped_column(String(64))
+    created_time: Mapped[datetime]
+    updated_time: Mapped[datetime]
+
+
+class WebhookDelivery(Base):
+    """One event for one endpoint: the outbox row (committed with the export's completion or
+    failure, so none is lost) and its delivery log. Unique per endpoint and event, so a run is
+    queued once per endpoint."""
+
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (
+        UniqueConstraint("webhook_pk", "event_id"),
+        Index("ix_webhook_deliveries_due", "status", "next_attempt"),
+        Index("ix_webhook_deliveries_org_webhook", "organization_id", "webhook_id", "pk"),
+        {"sqlite_autoincrement": True},
+    )
+
+    pk: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    id: Mapped[str] = mapped_column(String(50), unique=True)
+    organization_id: Mapped[str] = mapped_column(String(50))
+    webhook_pk: Mapped[int] = mapped_column(ForeignKey("webhooks.pk", ondelete="CASCADE"))
+    webhook_id: Mapped[str] = mapped_column(String(50))
+    event_id: Mapped[str] = mapped_column(String(50))
+    event_type: Mapped[str] = mapped_column(String(40))
+    export_id: Mapped[str] = mapped_column(String(50))
+    body: Mapped[str] = mapped_column(Text)
+    """The exact bytes (UTF-8 JSON) every attempt sends and signs."""
+    status: Mapped[str] = mapped_column(String(10))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt: Mapped[datetime]
+    lease_owner: Mapped[str | None] = mapped_column(String(64))
+    lease_expires: Mapped[datetime | None]
+    last_response_status: Mapped[int | None] = mapped_column(Integer)
+    last_error: Mapped[str | None] = mapped_column(String(40))
+    log: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    created_time: Mapped[datetime]
+    delivered_time: Mapped[datetime | None]
+
+
 # --- Source data: the billing resources that exports read. -----------------------------------
 
 

@@ -476,6 +476,29 @@ class Settings:
     )
     smtp_sender: str = variable("SMTP_SENDER", "exports@localhost", "From address")
 
+    webhook_allow_private: bool = variable(
+        "WEBHOOK_ALLOW_PRIVATE",
+        False,
+        "allow webhook endpoints on private, loopback and link-local addresses",
+    )
+    webhook_timeout_seconds: float = variable(
+        "WEBHOOK_TIMEOUT_SECONDS",
+        10.0,
+        "an endpoint that has not answered by then counts as a failed attempt",
+        low=0.1,
+        high=300,
+    )
+    webhook_max_attempts: int = variable(
+        "WEBHOOK_MAX_ATTEMPTS", 8, "then the delivery is `failed`", low=1, high=50
+    )
+    webhook_retry_base_seconds: float = variable(
+        "WEBHOOK_RETRY_BASE_SECONDS",
+        30.0,
+        "backoff base between attempts: base * 2^(attempt-1), at most an hour",
+        low=0,
+        high=3600,
+    )
+
     graphql_max_depth: int = variable("GRAPHQL_MAX_DEPTH", 10, "query depth limit", low=1)
     graphql_max_aliases: int = variable("GRAPHQL_MAX_ALIASES", 15, "alias limit", low=1)
     graphql_max_tokens: int = variable("GRAPHQL_MAX_TOKENS", 2000, "token limit", low=10)

@@ -14,9 +14,9 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar
 
-from sqlalchemy import select
+from sqlalchemy import and_, delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.db import unit_of_work
@@ -34,8 +34,13 @@ from app.exports.signing import verify
 from app.exports.source import check_record_limit
 from app.exports.storage import Storage
 from app.exports.validation import ExportSpec, validate_export
-from app.models import DataExport, ExportFile, User, utcnow
+from app.exports.webhooks import MAX_PER_ORGANIZATION as MAX_WEBHOOKS
+from app.exports.webhooks import check_destination, new_salt, validate_webhook
+from app.exports.webhooks import signing_secret as webhook_secret
+from app.ids import new_id
+from app.models import DataExport, ExportFile, User, Webhook, WebhookDelivery, utcnow
 
+T = TypeVar("T")
 Body = Mapping[str, Any] | Callable[[], Awaitable[Mapping[str, Any]]]
 """A request body, or how to read it: a surface whose body may be refused (413, malformed)
 hands over the reader, so those errors come after the rate count, as spec §3 orders."""
@@ -53,6 +58,8 @@ class Core:
     clock: Callable[[], datetime] = utcnow
     changes: ChangeFeed = field(default_factory=ChangeFeed)
     """The process's change feed (app/exports/changes.py); the default rings nobody."""
+    webhook_allow_private: bool = False
+    """WEBHOOK_ALLOW_PRIVATE: endpoints on private and loopback addresses may be registered."""
 
 
 @dataclass(frozen=True)
@@ -437,3 +444,174 @@ async def _check_records(
         maximum=core.limits.records_for(spec.format),
         now=now,
     )
+
+
+# --- webhooks ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CreatedWebhook:
+    webhook: Webhook
+    secret: str
+    """The endpoint's signing secret: shown once, at creation (app/exports/webhooks.py)."""
+    rate: ratelimit.RateState
+
+
+@dataclass(frozen=True)
+class Listed(Generic[T]):
+    items: list[T]
+    total: int
+    limit: int
+    offset: int
+
+
+async def create_webhook(
+    core: Core, *, principal: Principal, body: Body, counted: OnCounted | None = None
+) -> CreatedWebhook:
+    principal.require("write")
+    rate = await _count_write(core, principal, counted)
+    given = validate_webhook(await _read(body), partial=False)
+    url = given.url
+    if url is None:  # validate_webhook names it already; this tells the type checker
+        raise Invalid.one("url", "Required: an http or https URL.")
+    await check_destination(url, allow_private=core.webhook_allow_private)
+    now = core.clock()
+    async with unit_of_work(core.sessions) as session:
+        registered = await session.scalar(
+            select(func.count())
+            .select_from(Webhook)
+            .where(Webhook.organization_id == principal.organization_id)
+        )
+        if (registered or 0) >= MAX_WEBHOOKS:
+            raise Conflict(f"An organization has at most {MAX_WEBHOOKS} webhooks.")
+        webhook = Webhook(
+            id=new_id("whk"),
+            organization_id=principal.organization_id,
+            url=url,
+            events_filter=given.events or [],
+            status=given.status or "active",
+            secret_salt=new_salt(),
+            created_time=now,
+            updated_time=now,
+        )
+        session.add(webhook)
+        await session.commit()
+    return CreatedWebhook(webhook, webhook_secret(core.signing_secret, webhook), rate)
+
+
+async def list_webhooks(
+    core: Core, *, principal: Principal, limit: int | None, offset: int | None
+) -> Listed[Webhook]:
+    principal.require("read")
+    limit, offset = _page_bounds(limit, offset)
+    mine = Webhook.organization_id == principal.organization_id
+    async with unit_of_work(core.sessions) as session:
+        total = await session.scalar(select(func.count()).select_from(Webhook).where(mine))
+        items = await session.scalars(
+            select(Webhook).where(mine).order_by(Webhook.pk.desc()).limit(limit).offset(offset)
+        )
+        return Listed(list(items), total or 0, limit, offset)
+
+
+async def get_webhook(core: Core, *, principal: Principal, webhook_id: str) -> Webhook:
+    principal.require("read")
+    async with unit_of_work(core.sessions) as session:
+        return await _webhook(session, principal, webhook_id)
+
+
+async def update_webhook(
+    core: Core,
+    *,
+    principal: Principal,
+    webhook_id: str,
+    body: Body,
+    counted: OnCounted | None = None,
+) -> tuple[Webhook, ratelimit.RateState]:
+    """A partial update of url, eventsFilter and status; 404 before the rate count (§3)."""
+    principal.require("write")
+    await get_webhook(core, principal=principal, webhook_id=webhook_id)
+    rate = await _count_write(core, principal, counted)
+    given = validate_webhook(await _read(body), partial=True)
+    if given.url is not None:
+        await check_destination(given.url, allow_private=core.webhook_allow_private)
+    async with unit_of_work(core.sessions) as session:
+        webhook = await _webhook(session, principal, webhook_id)
+        if given.url is not None:
+            webhook.url = given.url
+        if given.events is not None:
+            webhook.events_filter = given.events
+        if given.status is not None:
+            webhook.status = given.status
+        webhook.updated_time = core.clock()
+        await session.commit()
+    return webhook, rate
+
+
+async def delete_webhook(
+    core: Core, *, principal: Principal, webhook_id: str, counted: OnCounted | None = None
+) -> ratelimit.RateState:
+    """The endpoint and its deliveries (their log too): nothing more is sent to it."""
+    principal.require("write")
+    await get_webhook(core, principal=principal, webhook_id=webhook_id)
+    rate = await _count_write(core, principal, counted)
+    async with unit_of_work(core.sessions) as session:
+        webhook = await _webhook(session, principal, webhook_id)
+        await session.execute(
+            delete(WebhookDelivery).where(
+                WebhookDelivery.organization_id == principal.organization_id,
+                WebhookDelivery.webhook_pk == webhook.pk,
+            )
+        )
+        await session.delete(webhook)
+        await session.commit()
+    return rate
+
+
+async def list_deliveries(
+    core: Core,
+    *,
+    principal: Principal,
+    webhook_id: str,
+    limit: int | None,
+    offset: int | None,
+) -> Listed[WebhookDelivery]:
+    """An endpoint's delivery log, newest first."""
+    principal.require("read")
+    limit, offset = _page_bounds(limit, offset)
+    async with unit_of_work(core.sessions) as session:
+        webhook = await _webhook(session, principal, webhook_id)
+        mine = and_(
+            WebhookDelivery.organization_id == principal.organization_id,
+            WebhookDelivery.webhook_pk == webhook.pk,
+        )
+        total = await session.scalar(select(func.count()).select_from(WebhookDelivery).where(mine))
+        items = await session.scalars(
+            select(WebhookDelivery)
+            .where(mine)
+            .order_by(WebhookDelivery.pk.desc())
+            .limit(limit)
+            .offset(offset)
+        )
+        return Listed(list(items), total or 0, limit, offset)
+
+
+async def _webhook(session: AsyncSession, principal: Principal, webhook_id: str) -> Webhook:
+    webhook = await session.scalar(
+        select(Webhook).where(
+            Webhook.organization_id == principal.organization_id, Webhook.id == webhook_id
+        )
+    )
+    if webhook is None:
+        raise NotFound(f"Webhook {webhook_id!r} was not found.")
+    return webhook
+
+
+def _page_bounds(limit: int | None, offset: int | None) -> tuple[int, int]:
+    errors = []
+    if limit is not None and not 0 <= limit <= MAX_LIMIT:
+        errors.append(FieldError("limit", f"Must be between 0 and {MAX_LIMIT}."))
+    if offset is not None and offset < 0:
+        errors.append(FieldError("offset", "Must be 0 or more."))
+    if errors:
+        raise Invalid(errors)
+    return (100 if limit is None else limit), (offset or 0)

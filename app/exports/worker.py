@@ -29,6 +29,7 @@ from app.exports.fields import Kind
 from app.exports.formats import FormatWriter, make_writer
 from app.exports.heartbeats import beat, forget, heartbeat_seconds
 from app.exports.limits import Limits
+from app.exports.links import Linker, base_url
 from app.exports.notify import Mailer, queue_emails
 from app.exports.resources import RESOURCES
 from app.exports.schedule import latest_missed, next_run_after
@@ -41,6 +42,8 @@ from app.exports.source import (
 from app.exports.status import ErrorCode, FailureReason, Status
 from app.exports.storage import HashingWriter, Storage
 from app.exports.sweeper import sweep
+from app.exports.webhook_sender import WebhookSender
+from app.exports.webhooks import COMPLETED, FAILED, queue_events
 from app.ids import new_id
 from app.metrics import export_duration, export_retries, export_rows, export_runs
 from app.models import DataExport, ExportFile, PendingFile, utcnow
@@ -127,6 +130,12 @@ class Worker:
         """`inprocess` (beside a server) or `standalone`, as its heartbeat row says."""
         self.started = utcnow()
         self.mailer = Mailer(settings, sessionmaker)
+        self.webhooks = WebhookSender(settings, sessionmaker)
+        self.linker = Linker(
+            base_url(settings.public_base_url),
+            settings.signing_secret,
+            settings.signed_link_ttl_seconds,
+        )
         self._stopping = asyncio.Event()
 
     def stop(self) -> None:
@@ -138,14 +147,19 @@ class Worker:
             # No heartbeat: a drain is over before anyone could rely on it.
             await self.sweep()
             await asyncio.gather(*(self._loop(n, once=True) for n in range(self.concurrency)))
-            await self._mail_loop(once=True)
+            await asyncio.gather(self._mail_loop(once=True), self._webhook_loop(once=True))
             return
         # Beating from the start: the first sweep of a large directory can take a while.
         beating = asyncio.create_task(self._heartbeat_loop(), name="worker-heartbeat")
         try:
             await self.sweep()
             loops = [self._loop(n, once=False) for n in range(self.concurrency)]
-            await asyncio.gather(*loops, self._mail_loop(once=False), self._sweep_loop())
+            await asyncio.gather(
+                *loops,
+                self._mail_loop(once=False),
+                self._webhook_loop(once=False),
+                self._sweep_loop(),
+            )
         except BaseException:
             beating.cancel()  # not a clean stop: the row goes stale
             with contextlib.suppress(asyncio.CancelledError, Exception):
@@ -218,6 +232,18 @@ class Worker:
                 async with self.sessionmaker() as session:
                     if not await self.mailer.has_due(session):
                         return
+            if sent == 0:
+                await self._sleep(self.settings.worker_poll_seconds)
+
+    async def _webhook_loop(self, *, once: bool) -> None:
+        while not self._stopping.is_set():
+            try:
+                sent = await self.webhooks.send_due()
+            except Exception:
+                log.exception("webhook loop error; continuing")
+                sent = 0
+            if once and sent == 0:
+                return
             if sent == 0:
                 await self._sleep(self.settings.worker_poll_seconds)
 
@@ -555,6 +581,14 @@ class Worker:
             queue_emails(
                 session, export=export, file_id=file_id, record_count=produced.records, now=now
             )
+            await queue_events(
+                session,
+                organization_id=claim.organization_id,
+                export_pk=claim.pk,
+                event_type=COMPLETED,
+                linker=self.linker,
+                now=now,
+            )
             expired = await self._expire_files(session, claim, file_id, now)
             await announce(session, claim.organization_id, export.id)
             await session.commit()
@@ -603,7 +637,7 @@ class Worker:
             if upcoming is not None:
                 status, scheduled = Status.PENDING, upcoming
         async with unit_of_work(self.sessionmaker) as session:
-            await session.execute(
+            failed = await session.execute(
                 update(DataExport)
                 .where(held_by(claim))
                 .values(
@@ -619,6 +653,15 @@ class Worker:
                 )
                 .execution_options(synchronize_session=False)
             )
+            if rowcount(failed):  # this claim's run: its event, once
+                await queue_events(
+                    session,
+                    organization_id=claim.organization_id,
+                    export_pk=claim.pk,
+                    event_type=FAILED,
+                    linker=self.linker,
+                    now=now,
+                )
             await announce(session, claim.organization_id, export.id)
             await session.commit()
 

@@ -3,7 +3,8 @@ domain errors onto them or onto GraphQL errors with an `extensions.code` for que
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
 import strawberry
 from graphql import GraphQLError
@@ -19,7 +20,11 @@ from app.errors import (
     Unauthorized,
 )
 from app.errors import FieldError as DomainFieldError
+from app.exports.principal import Principal
+from app.graphql.context import Context
 from app.graphql.enums import ErrorCode
+
+T = TypeVar("T")
 
 
 @strawberry.interface(description="What every typed mutation error carries.")
@@ -39,7 +44,7 @@ class ValidationError(Error):
     invalid_fields: list[FieldError] = strawberry.field(description="Each offending field.")
 
 
-@strawberry.type(description="No such export in the caller's organization.")
+@strawberry.type(description="No such export or webhook in the caller's organization.")
 class NotFoundError(Error):
     pass
 
@@ -101,6 +106,19 @@ def typed_error(error: DomainError) -> Any:
             invalid_fields=_field_errors(error.errors),
         )
     raise error
+
+
+async def write(context: Context, work: Callable[[Principal], Awaitable[T]]) -> T | Any:
+    """Run one write use case; expected failures become typed results.
+
+    Unauthorized is not typed: it stays an error so the response is an HTTP 401.
+    """
+    try:
+        return await work(await context.require("write"))  # 403 before any 422, as REST
+    except Unauthorized:
+        raise
+    except DomainError as exc:
+        return typed_error(exc)
 
 
 BAD_USER_INPUT = "BAD_USER_INPUT"

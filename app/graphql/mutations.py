@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from typing import Annotated, Any, TypeVar
+from typing import Annotated
 
 import strawberry
 from strawberry.types import Info
 
-from app.errors import DomainError, Unauthorized
 from app.exports import usecases
 from app.exports.principal import Principal
 from app.graphql.context import Context
@@ -19,13 +17,13 @@ from app.graphql.errors import (
     RateLimitedError,
     RecordLimitError,
     ValidationError,
-    typed_error,
+    write,
 )
+from app.graphql.ids import check_id
 from app.graphql.inputs import CreateDataExportInput, UpdateDataExportInput, body_of
-from app.graphql.queries import ExportIdArg, check_id
+from app.graphql.queries import ExportIdArg
 from app.graphql.types import DataExport
-
-T = TypeVar("T")
+from app.graphql.webhooks import WebhookMutations
 
 DataExportResult = Annotated[
     DataExport
@@ -50,21 +48,8 @@ DeleteDataExportResult = Annotated[
 ]
 
 
-async def _write(context: Context, work: Callable[[Principal], Awaitable[T]]) -> T | Any:
-    """Run one write use case; expected failures become typed results.
-
-    Unauthorized is not typed: it stays an error so the response is an HTTP 401.
-    """
-    try:
-        return await work(await context.require("write"))  # 403 before any 422, as REST
-    except Unauthorized:
-        raise
-    except DomainError as exc:
-        return typed_error(exc)
-
-
-@strawberry.type(description="Create, change and delete data exports.")
-class Mutation:
+@strawberry.type(description="Create, change and delete data exports and webhooks.")
+class Mutation(WebhookMutations):
     @strawberry.mutation(description="Request a new export (optionally with your own id).")
     async def create_data_export(
         self,
@@ -82,7 +67,7 @@ class Mutation:
             )
             return DataExport.of(written.export)
 
-        return await _write(context, create)
+        return await write(context, create)
 
     @strawberry.mutation(
         description="Change a pending export; omitted members keep their value (REST PUT rules)."
@@ -106,7 +91,7 @@ class Mutation:
             )
             return DataExport.of(written.export)
 
-        return await _write(context, update)
+        return await write(context, update)
 
     @strawberry.mutation(description="Delete an export and its files.")
     async def delete_data_export(
@@ -120,4 +105,4 @@ class Mutation:
             )
             return DeletedDataExport(id=id)
 
-        return await _write(context, remove)
+        return await write(context, remove)

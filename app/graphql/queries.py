@@ -15,6 +15,7 @@ from app.exports.resources import RESOURCES
 from app.exports.usecases import MAX_LIMIT, ListQuery, Page
 from app.graphql.context import Context
 from app.graphql.enums import ExportResource
+from app.graphql.ids import check_id
 from app.graphql.types import (
     DataExport,
     DataExportConnection,
@@ -25,7 +26,7 @@ from app.graphql.types import (
     User,
     Viewer,
 )
-from app.ids import is_valid_id
+from app.graphql.webhooks import WebhookQueries
 
 CURSOR_PREFIX = "offset:"
 
@@ -38,12 +39,6 @@ SortArg = Annotated[
 ]
 QArg = Annotated[str | None, strawberry.argument(description="Partial text search on name.")]
 ExportIdArg = Annotated[strawberry.ID, strawberry.argument(description="The export's id.")]
-
-
-def check_id(value: str, field: str = "id") -> str:
-    if not is_valid_id(value):
-        raise Invalid.one(field, "Must be 1-50 characters of letters, digits and @~-._")
-    return value
 
 
 def encode_cursor(offset: int) -> str:
@@ -72,8 +67,8 @@ async def _list(
     return await usecases.list_exports(context.core, principal=principal, query=query)
 
 
-@strawberry.type(description="Read data exports, users and the exportable resources.")
-class Query:
+@strawberry.type(description="Read data exports, users, webhooks and the exportable resources.")
+class Query(WebhookQueries):
     @strawberry.field(description="One data export by id; null when it does not exist.")
     async def data_export(self, info: Info[Context, None], id: ExportIdArg) -> DataExport | None:
         principal = await info.context.require("read")

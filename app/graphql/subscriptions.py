@@ -17,7 +17,8 @@ from app.errors import NotFound
 from app.exports import usecases
 from app.exports.status import Status
 from app.graphql.context import Context
-from app.graphql.queries import ExportIdArg, check_id
+from app.graphql.ids import check_id
+from app.graphql.queries import ExportIdArg
 from app.graphql.types import DataExport
 
 FALLBACK_SECONDS = 30.0
