@@ -41,6 +41,9 @@ from tests.exports.conftest import (
     wait_process,
 )
 from tests.graphql.browser import serve_asgi
+from tests.test_metrics import scrape, value
+
+METRIC = "exports_gateway_webhook_deliveries_total"
 
 TIMEOUT = 0.5
 
@@ -151,6 +154,7 @@ async def test_deliveries_to_a_receiver_that_fails_hangs_and_recovers(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     inbox, base = receiver
+    before = await scrape(harness)
     hooks = {
         "ok": await register(harness, tenant, f"{base}/ok"),
         "flaky": await register(harness, tenant, f"{base}/flaky"),
@@ -213,6 +217,12 @@ async def test_deliveries_to_a_receiver_that_fails_hangs_and_recovers(
         assert {d["dataExportId"] for d in log} == expected[name]
         assert len({d["eventId"] for d in log}) == len(log)
     print("\nwebhook deliveries:", json.dumps(figures))
+    after = await scrape(harness)
+    attempts = {
+        outcome: value(after, METRIC, outcome=outcome) - value(before, METRIC, outcome=outcome)
+        for outcome in ("delivered", "retried", "failed")
+    }
+    assert attempts == {"delivered": 15, "retried": 17, "failed": 1}
 
     # Nothing crashed: each run reached every endpoint that wants it, none was lost.
     assert all(f["lost"] == 0 for n, f in figures.items() if n != "down")
