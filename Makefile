@@ -6,7 +6,7 @@ RUN_STAMP := $(VENV)/.run-stamp
 STAMP := $(VENV)/.test-stamp
 PG_TEST_URL ?= postgresql+asyncpg://postgres@127.0.0.1:5432/test
 
-.PHONY: run test test-pg lint types pytest ide docs bench bench-graphql bench-export fuzz soak clean lock
+.PHONY: run test test-pg lint types pytest ide docs js-clients bench bench-graphql bench-export fuzz soak clean lock
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -46,6 +46,11 @@ docs:
 	@if command -v npm >/dev/null 2>&1; then bash app/rest/docs/build.sh; \
 	else echo "warning: npm not found; API docs assets not built (/openapi.json works without them)" >&2; fi
 
+# Rebilly's JavaScript SDK for tests/clients, the same way: npm ci from the committed lockfile.
+js-clients:
+	@if command -v npm >/dev/null 2>&1; then bash tests/clients/js/install.sh; \
+	else echo "warning: npm not found; tests/clients skip (and fail in CI)" >&2; fi
+
 PORT ?= 8000
 run: $(RUN_STAMP) ide docs
 	$(BIN)/python -m app serve --demo --port $(PORT)
@@ -57,13 +62,13 @@ lint: $(STAMP)
 types: $(STAMP)
 	$(BIN)/mypy
 
-pytest: $(STAMP) ide docs
+pytest: $(STAMP) ide docs js-clients
 	$(BIN)/pytest -q
 
 test: lint types pytest
 
 # The same suite against PostgreSQL (what .ci/run does after `make test`).
-test-pg: $(STAMP) ide docs
+test-pg: $(STAMP) ide docs js-clients
 	TEST_DATABASE_URL=$(PG_TEST_URL) $(BIN)/pytest -q
 
 # The REST and GraphQL fuzzers at 20x their `make test` size, and schemathesis against
