@@ -23,10 +23,10 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import httpx
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, delete, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from app.db import unit_of_work
+from app.db import rowcount, unit_of_work
 from app.exports.webhooks import (
     EVENT_HEADER,
     ID_HEADER,
@@ -48,6 +48,8 @@ MAX_BACKOFF_SECONDS = 3600
 LOG_ENTRIES = 50
 """Attempts kept in a delivery's log (the newest)."""
 USER_AGENT = "exports-gateway-webhooks/1"
+KEEP_FINISHED = timedelta(days=30)
+"""How long a delivered or failed delivery stays in the log."""
 
 
 def _due(now: datetime) -> Any:
@@ -74,6 +76,19 @@ class WebhookSender:
         async with unit_of_work(self.sessionmaker) as session:
             found = await session.scalar(select(WebhookDelivery.pk).where(_due(utcnow())).limit(1))
         return found is not None
+
+    async def prune(self, now: datetime) -> int:
+        """Forget finished deliveries older than KEEP_FINISHED (a worker's sweep calls this):
+        the log stays bounded. Pending ones are kept, however old."""
+        async with unit_of_work(self.sessionmaker) as session:
+            result = await session.execute(
+                delete(WebhookDelivery).where(
+                    WebhookDelivery.status != "pending",
+                    WebhookDelivery.created_time < now - KEEP_FINISHED,
+                )
+            )
+            await session.commit()
+        return rowcount(result)
 
     async def send_due(self) -> int:
         """Send what is due; returns how many deliveries were attempted."""

@@ -200,6 +200,7 @@ class Worker:
                 utcnow(),
                 grace_seconds=self.settings.worker_lease_seconds,
             )
+            await self.webhooks.prune(utcnow())
         except Exception:
             log.exception("sweep failed; retrying at the next interval")
 

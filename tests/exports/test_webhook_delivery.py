@@ -328,3 +328,32 @@ async def test_a_worker_killed_mid_delivery_sends_it_again(
         "\nwebhook after SIGKILL mid-delivery: events 1, requests 2, duplicated 1, lost 0 "
         "(at least once)"
     )
+
+
+async def test_finished_deliveries_leave_the_log_after_30_days(
+    harness: Harness, tenant: Tenant, receiver: tuple[Receiver, str]
+) -> None:
+    _, base = receiver
+    hook = await register(harness, tenant, f"{base}/ok")
+    for name in ("old", "recent"):
+        await create(harness, tenant, {"name": name, "resource": "customers", "format": "csv"})
+    await make_worker(harness).run(once=True)
+    async with harness.session() as session:
+        rows = list(await session.scalars(select(WebhookDelivery).order_by(WebhookDelivery.pk)))
+        assert [r.status for r in rows] == ["delivered", "delivered"]
+        month_ago = utcnow() - timedelta(days=31)
+        await session.execute(
+            update(WebhookDelivery)
+            .where(WebhookDelivery.pk == rows[0].pk)
+            .values(created_time=month_ago)
+        )
+        # A pending one is kept however old: it has not been delivered yet.
+        await session.execute(
+            update(WebhookDelivery)
+            .where(WebhookDelivery.pk == rows[1].pk)
+            .values(created_time=month_ago, status="pending", next_attempt=utcnow() + timedelta(1))
+        )
+        await session.commit()
+    await make_worker(harness).sweep()
+    log = await deliveries_of(harness, tenant, hook["id"])
+    assert [d["id"] for d in log] == [rows[1].id]
