@@ -48,6 +48,15 @@ MAX_BACKOFF_SECONDS = 3600
 LOG_ENTRIES = 50
 """Attempts kept in a delivery's log (the newest)."""
 USER_AGENT = "exports-gateway-webhooks/1"
+DELIVERY_ERRORS = (
+    "http-status",
+    "timeout",
+    "connection-failed",
+    "private-address",
+    "endpoint-inactive",
+    "internal-error",
+)
+"""What an attempt's `error` may say (null when delivered)."""
 KEEP_FINISHED = timedelta(days=30)
 """How long a delivered or failed delivery stays in the log."""
 

@@ -36,9 +36,13 @@ from app.exports.resources import EXPORT_QUERY_FIELDS, RESOURCES
 from app.exports.status import ErrorCode, FailureReason, Status
 from app.exports.usecases import MAX_LIMIT
 from app.exports.validation import MAX_EMAILS, MAX_QUERY_TEXT, NAME_MAX, READ_ONLY, WRITABLE
+from app.exports.webhook_sender import DELIVERY_ERRORS
+from app.exports.webhooks import EVENT_TYPES, MAX_URL_LENGTH
+from app.exports.webhooks import STATUSES as WEBHOOK_STATUSES
 from app.ids import ID_MAX_LENGTH
 from app.rest.problems import PROBLEM_JSON
-from app.rest.routes import PREFIXES
+from app.rest.routes import ACCOUNT, PREFIXES
+from app.rest.webhooks import PREFIXES as WEBHOOK_PREFIXES
 from app.settings import MAX_BODY_BYTES
 
 Json = dict[str, Any]
@@ -394,12 +398,133 @@ def _export() -> Json:
             "with nothing to show (no file yet).",
             "properties": {"user": nullable(schema("User")), "file": nullable(schema("File"))},
         },
-        "attempts": {"type": "integer", "description": "Runs tried for the current file."},
+        "attempts": {
+            "type": "integer",
+            "minimum": 0,
+            "description": "Attempts in the current run (the latest, once it is over).",
+        },
         "lastError": nullable(schema("LastError")),
         "nextAttemptTime": {**DATE_TIME, "type": ["string", "null"]},
         "progress": nullable(schema("Progress")),
     }
     return {"type": "object", "required": list(members), "properties": members | optional}
+
+
+def _webhook_schemas() -> Json:
+    url = {"type": "string", "format": "uri", "maxLength": MAX_URL_LENGTH}
+    events = {
+        "type": "array",
+        "minItems": 1,
+        "uniqueItems": True,
+        "items": {"enum": list(EVENT_TYPES)},
+    }
+    status = {"enum": list(WEBHOOK_STATUSES)}
+    webhook: Json = {
+        "type": "object",
+        "required": ["id", "url", "eventsFilter", "status", "createdTime", "updatedTime", "_links"],
+        "properties": {
+            "id": ID_SCHEMA,
+            "url": url,
+            "eventsFilter": events,
+            "status": status,
+            "createdTime": DATE_TIME,
+            "updatedTime": DATE_TIME,
+            "_links": _links("`self` and `deliveries`."),
+        },
+    }
+    attempt = {
+        "type": "object",
+        "required": ["attempt", "time", "responseStatus", "error", "durationMs"],
+        "properties": {
+            "attempt": {"type": "integer", "minimum": 1},
+            "time": DATE_TIME,
+            "responseStatus": {"type": ["integer", "null"]},
+            "error": {"enum": [*DELIVERY_ERRORS, None]},
+            "durationMs": {"type": "integer", "minimum": 0},
+        },
+    }
+    delivery_members: Json = {
+        "id": {"type": "string", "description": "Sent as `Webhook-Id`, the same on retries."},
+        "webhookId": {"type": "string"},
+        "eventId": {"type": "string"},
+        "eventType": {"enum": list(EVENT_TYPES)},
+        "dataExportId": {"type": "string"},
+        "status": {"enum": ["pending", "delivered", "failed"]},
+        "attempts": {"type": "integer", "minimum": 0},
+        "nextAttemptTime": {**DATE_TIME, "type": ["string", "null"]},
+        "lastResponseStatus": {"type": ["integer", "null"]},
+        "lastError": {"enum": [*DELIVERY_ERRORS, None]},
+        "createdTime": DATE_TIME,
+        "deliveredTime": {**DATE_TIME, "type": ["string", "null"]},
+        "attemptLog": {"type": "array", "items": schema("WebhookAttempt")},
+        "payload": schema("WebhookEvent"),
+        "_links": _links("`webhook` and `dataExport`."),
+    }
+    event: Json = {
+        "type": "object",
+        "description": "Rebilly's webhook body: what every attempt POSTs and signs.",
+        "required": [
+            "eventType",
+            "dataExportId",
+            "fileId",
+            "recordCount",
+            "status",
+            "failureReason",
+            "_embedded",
+            "_links",
+        ],
+        "properties": {
+            "eventType": {"enum": list(EVENT_TYPES)},
+            "dataExportId": {"type": "string"},
+            "fileId": {"type": ["string", "null"], "description": "Null when failed."},
+            "recordCount": {"type": "integer", "description": "0 when failed."},
+            "status": {"enum": ["completed", "failed"]},
+            "failureReason": {"enum": [*(r.value for r in FailureReason), None]},
+            "_embedded": {
+                "type": "object",
+                "required": ["dataExport"],
+                "properties": {"dataExport": schema("DataExport")},
+            },
+            "_links": _links("`dataExport`, and `download` when completed."),
+        },
+    }
+    return {
+        "WebhookInput": {
+            "type": "object",
+            "description": "A create needs `url`; an update (PATCH) sends only what changes. "
+            "The host may not be (or resolve to) a private, loopback or link-local address "
+            "unless the service allows it (422 naming `url`).",
+            "properties": {
+                "url": url,
+                "eventsFilter": {**events, "description": "Every event when omitted."},
+                "status": {**status, "description": "`active` when omitted."},
+            },
+        },
+        "Webhook": webhook,
+        "CreatedWebhook": {
+            "allOf": [
+                schema("Webhook"),
+                {
+                    "type": "object",
+                    "required": ["secret"],
+                    "properties": {
+                        "secret": {
+                            "type": "string",
+                            "description": "Signs every delivery (`Webhook-Signature`); "
+                            "shown only in this response.",
+                        }
+                    },
+                },
+            ]
+        },
+        "WebhookAttempt": attempt,
+        "WebhookDelivery": {
+            "type": "object",
+            "required": list(delivery_members),
+            "properties": delivery_members,
+        },
+        "WebhookEvent": event,
+    }
 
 
 def _schemas() -> Json:
@@ -447,8 +572,9 @@ def _schemas() -> Json:
             "properties": {
                 "code": {
                     "type": "string",
-                    "description": "A stable code, e.g. "
-                    + ", ".join(f"`{c.value}`" for c in ErrorCode),
+                    "enum": [c.value for c in ErrorCode],
+                    "description": "A stable code; the message is fixed per code and safe to "
+                    "show (never a path, SQL or a traceback).",
                 },
                 "message": {"type": "string"},
                 "time": DATE_TIME,
@@ -462,6 +588,7 @@ def _schemas() -> Json:
                 "rowsTotal": {"type": ["integer", "null"]},
             },
         },
+        **_webhook_schemas(),
         "User": {
             "type": "object",
             "required": ["id", "email", "firstName", "lastName", "createdTime", "_links"],
@@ -542,7 +669,8 @@ def json_response(description: str, body: Json, *headers: str) -> Json:
 
 def _prefix_name(prefix: str) -> str:
     """`/organizations/{organizationId}/experimental/data-exports` → `OrganizationsExperimental`."""
-    words = [s for s in prefix.split("/") if s and not s.startswith("{") and s != "data-exports"]
+    resources = ("data-exports", "webhooks")
+    words = [s for s in prefix.split("/") if s and not s.startswith("{") and s not in resources]
     return "".join(w[:1].upper() + w[1:] for w in words)
 
 
@@ -654,31 +782,42 @@ def _file_responses(*statuses: int) -> dict[str, Json]:
     }
 
 
-def user_and_file_paths() -> Paths:
+def _user_and_download_paths(prefix: str) -> Paths:
+    suffix = _prefix_name(prefix)
+    via = f" via {prefix}" if suffix else ""
+    user, download = f"{prefix}/users/{{id}}", f"{prefix}/files/{{id}}/download"
     return {
-        "/users/{id}": {
+        user: {
             "get": operation(
-                "getUser",
-                "Get a user",
+                f"getUser{suffix}",
+                f"Get a user{via}",
                 tag="Users and files",
                 description="What an export's `user` link points to. Also served with a "
                 "trailing slash.",
-                parameters=params("id"),
+                parameters=_path_params(user),
                 responses={
                     "200": json_response("The user.", schema("User")),
                     **problems(401, 403, 404, 422),
                 },
             )
         },
-        "/files/{id}/download": {
+        download: {
             "get": operation(
-                "downloadFile",
-                "Download an export file",
+                f"downloadFile{suffix}",
+                f"Download an export file{via}",
                 tag="Users and files",
-                parameters=params("id", "range"),
+                parameters=[*_path_params(download), *params("range")],
                 responses=_file_responses(401, 403, 404, 416, 422),
             )
         },
+    }
+
+
+def user_and_file_paths() -> Paths:
+    paths: Paths = {}
+    for prefix in ACCOUNT:
+        paths |= _user_and_download_paths(prefix)
+    return paths | {
         "/files/{id}/signed": {
             "get": operation(
                 "downloadSignedFile",
@@ -770,10 +909,117 @@ def service_paths() -> Paths:
     }
 
 
+def _webhook_paths(prefix: str) -> Paths:
+    suffix = _prefix_name(prefix)
+    via = f" via {prefix}" if suffix else ""
+    scoped = _path_params(prefix)
+    maybe_404 = (404,) if scoped else ()
+    item, log = f"{prefix}/{{id}}", f"{prefix}/{{id}}/deliveries"
+    body = {
+        "required": True,
+        "description": f"One JSON object of at most {MAX_BODY_BYTES} bytes.",
+        "content": {JSON: {"schema": schema("WebhookInput")}},
+    }
+    webhook = schema("Webhook")
+    return {
+        prefix: {
+            "get": operation(
+                f"listWebhooks{suffix}",
+                f"List webhooks{via}",
+                tag="Webhooks",
+                description="Newest first; the totals are in the headers.",
+                parameters=[*scoped, *params("limit", "offset")],
+                responses={
+                    "200": json_response(
+                        "A page of webhooks.",
+                        {"type": "array", "items": webhook},
+                        *PAGINATION_HEADERS,
+                    ),
+                    **problems(401, 403, *maybe_404, 422),
+                },
+            ),
+            "post": operation(
+                f"createWebhook{suffix}",
+                f"Register a webhook{via}",
+                tag="Webhooks",
+                description="Answers with the endpoint's signing secret, once.",
+                parameters=scoped,
+                body=body,
+                responses={
+                    "201": json_response(
+                        "Registered.", schema("CreatedWebhook"), "Location", *RATE_HEADERS
+                    ),
+                    **problems(401, 403, *maybe_404, 409, 413, 422, 429),
+                },
+            ),
+        },
+        item: {
+            "get": operation(
+                f"getWebhook{suffix}",
+                f"Get a webhook{via}",
+                tag="Webhooks",
+                parameters=_path_params(item),
+                responses={
+                    "200": json_response("The webhook.", webhook),
+                    **problems(401, 403, 404, 422),
+                },
+            ),
+            "patch": operation(
+                f"updateWebhook{suffix}",
+                f"Change a webhook{via}",
+                tag="Webhooks",
+                description="Members not sent keep their value.",
+                parameters=_path_params(item),
+                body=body,
+                responses={
+                    "200": json_response("Changed.", webhook, *RATE_HEADERS),
+                    **problems(401, 403, 404, 413, 422, 429),
+                },
+            ),
+            "delete": operation(
+                f"deleteWebhook{suffix}",
+                f"Delete a webhook{via}",
+                tag="Webhooks",
+                description="Its delivery log goes with it; nothing more is sent to it.",
+                parameters=_path_params(item),
+                responses={
+                    "204": with_headers({"description": "Deleted."}, *RATE_HEADERS),
+                    **problems(401, 403, 404, 422, 429),
+                },
+            ),
+        },
+        log: {
+            "get": operation(
+                f"listWebhookDeliveries{suffix}",
+                f"A webhook's delivery log{via}",
+                tag="Webhooks",
+                description="Newest first: each event's status, attempts and payload.",
+                parameters=[*_path_params(log), *params("limit", "offset")],
+                responses={
+                    "200": json_response(
+                        "A page of deliveries.",
+                        {"type": "array", "items": schema("WebhookDelivery")},
+                        *PAGINATION_HEADERS,
+                    ),
+                    **problems(401, 403, 404, 422),
+                },
+            ),
+        },
+    }
+
+
+def webhook_paths() -> Paths:
+    paths: Paths = {}
+    for prefix in WEBHOOK_PREFIXES:
+        paths |= _webhook_paths(prefix)
+    return paths
+
+
 #: Every group of documented paths, in the order the document lists them.
 PATH_GROUPS: tuple[Callable[[], Paths], ...] = (
     data_export_paths,
     user_and_file_paths,
+    webhook_paths,
     service_paths,
 )
 
@@ -806,6 +1052,7 @@ def openapi_document() -> Json:
             {"name": "Data exports"},
             {"name": "Data exports at other prefixes"},
             {"name": "Users and files"},
+            {"name": "Webhooks"},
             {"name": "Service"},
         ],
         "paths": paths,
