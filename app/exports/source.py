@@ -55,8 +55,8 @@ def build_source_query(
         date_field = resource.field(date_range.get("field") or resource.default_date_field)
         assert date_field is not None
         column = getattr(model, date_field.column)
-        start = parse_date_phrase(date_range["start"], now=now)
-        end = parse_date_phrase(date_range["end"], now=now)
+        start = parse_date_phrase(date_range["start"], now=now, bound="start")
+        end = parse_date_phrase(date_range["end"], now=now, bound="end")
         stmt = stmt.where(column >= start, column < end)
     order = parse_sort(arguments.get("sort"), vocabulary)
     return stmt.order_by(*order, model.id)  # type: ignore[attr-defined]

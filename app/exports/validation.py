@@ -16,7 +16,7 @@ from typing import Any
 from email_validator import EmailNotValidError, validate_email
 
 from app.errors import FieldError, Invalid
-from app.exports.daterange import DatePhraseError, parse_date_phrase
+from app.exports.daterange import Bound, DatePhraseError, parse_date_phrase
 from app.exports.formats.base import FORMATS
 from app.exports.query import QueryError, parse_filter, parse_sort
 from app.exports.resources import RESOURCES, Resource, query_fields
@@ -208,13 +208,14 @@ def _validate_date_range(
         if key not in ("start", "end", "field"):
             bad(f"dateRange.{key}", "Unknown member.")
     parsed: dict[str, datetime] = {}
-    for key in ("start", "end"):
+    keys: tuple[Bound, Bound] = ("start", "end")
+    for key in keys:
         raw = value.get(key)
         if not isinstance(raw, str) or not raw.strip():
             bad(f"dateRange.{key}", "Required: a date-time or relative phrase.")
             continue
         try:
-            parsed[key] = parse_date_phrase(raw, now=now)
+            parsed[key] = parse_date_phrase(raw, now=now, bound=key)
         except DatePhraseError as exc:
             bad(f"dateRange.{key}", str(exc))
     if len(parsed) == 2 and parsed["start"] > parsed["end"]:

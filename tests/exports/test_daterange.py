@@ -6,8 +6,11 @@ wrong rule shows up as a wrong date. NOW is a Wednesday mid-month; MONTH_END exe
 
 from __future__ import annotations
 
+import json
 import random
+import re
 from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
 
 import pytest
 from dateutil.relativedelta import relativedelta
@@ -30,6 +33,13 @@ def utc(*parts: int) -> datetime:
 
 def parse(text: str, now: datetime = NOW) -> datetime:
     return parse_date_phrase(text, now=now)
+
+
+def both(text: str, now: datetime = NOW) -> tuple[datetime, datetime]:
+    """What a phrase means in `dateRange.start` and in `dateRange.end`."""
+    return parse_date_phrase(text, now=now, bound="start"), parse_date_phrase(
+        text, now=now, bound="end"
+    )
 
 
 # --- base words ------------------------------------------------------------------------------
@@ -371,8 +381,8 @@ def test_case_and_whitespace_are_tolerated(phrase: str, expected: datetime) -> N
         "last day of last week",
         "day of last month",
         "first monday",
-        "last month",
-        "this week",
+        "last fortnight",
+        "this day",
         "next",
         "next mon",
         "next friday friday",
@@ -512,3 +522,158 @@ def test_random_amounts_match_relativedelta() -> None:
             seconds = timedelta(seconds=amount * fixed[unit])
             assert parse(f"{amount} {spelled} ago", now) == now - seconds
             assert parse(f"+{amount} {spelled}", now) == now + seconds
+
+
+# --- periods ---------------------------------------------------------------------------------
+
+LEAP_DAY = utc(2024, 2, 29, 23, 59, 59)  # a Thursday
+NEW_YEAR = utc(2027, 1, 1, 0, 0, 0)  # a Friday, the first second of a year
+
+
+@pytest.mark.parametrize(
+    ("phrase", "now", "start", "end"),
+    [
+        ("this month", NOW, utc(2026, 3, 1), utc(2026, 4, 1)),
+        ("last month", NOW, utc(2026, 2, 1), utc(2026, 3, 1)),
+        ("next month", NOW, utc(2026, 4, 1), utc(2026, 5, 1)),
+        ("last month", MONTH_END, utc(2025, 12, 1), utc(2026, 1, 1)),
+        ("next month", MONTH_END, utc(2026, 2, 1), utc(2026, 3, 1)),
+        ("this month", LEAP_DAY, utc(2024, 2, 1), utc(2024, 3, 1)),
+        ("next month", LEAP_DAY, utc(2024, 3, 1), utc(2024, 4, 1)),
+        ("last month", utc(2024, 3, 31, 12), utc(2024, 2, 1), utc(2024, 3, 1)),
+        ("last month", NEW_YEAR, utc(2026, 12, 1), utc(2027, 1, 1)),
+        ("this month", NEW_YEAR, utc(2027, 1, 1), utc(2027, 2, 1)),
+        ("this year", NOW, utc(2026, 1, 1), utc(2027, 1, 1)),
+        ("last year", NOW, utc(2025, 1, 1), utc(2026, 1, 1)),
+        ("next year", NOW, utc(2027, 1, 1), utc(2028, 1, 1)),
+        ("last year", NEW_YEAR, utc(2026, 1, 1), utc(2027, 1, 1)),
+        ("last year", LEAP_DAY, utc(2023, 1, 1), utc(2024, 1, 1)),
+        ("this week", NOW, utc(2026, 3, 16), utc(2026, 3, 23)),
+        ("last week", NOW, utc(2026, 3, 9), utc(2026, 3, 16)),
+        ("next week", NOW, utc(2026, 3, 23), utc(2026, 3, 30)),
+        ("this week", NEW_YEAR, utc(2026, 12, 28), utc(2027, 1, 4)),
+        ("last week", LEAP_DAY, utc(2024, 2, 19), utc(2024, 2, 26)),
+        ("2026-02", NOW, utc(2026, 2, 1), utc(2026, 3, 1)),
+        ("2024-02", NOW, utc(2024, 2, 1), utc(2024, 3, 1)),
+        ("2026-12", NOW, utc(2026, 12, 1), utc(2027, 1, 1)),
+        ("2026", NOW, utc(2026, 1, 1), utc(2027, 1, 1)),
+        ("2024", MONTH_END, utc(2024, 1, 1), utc(2025, 1, 1)),
+        ("0001", NOW, utc(1, 1, 1), utc(2, 1, 1)),
+        ("  Last   MONTH ", NOW, utc(2026, 2, 1), utc(2026, 3, 1)),
+    ],
+)
+def test_a_bare_period_is_its_start_in_start_and_its_end_in_end(
+    phrase: str, now: datetime, start: datetime, end: datetime
+) -> None:
+    # Ends are exclusive (spec: bounds include start, exclude end): the period's end is the
+    # first second after it, so start=P, end=P selects exactly P.
+    assert both(phrase, now) == (start, end)
+    # The default bound is start: what the grammar gave before bounds existed.
+    assert parse(phrase, now) == start
+
+
+@pytest.mark.parametrize(
+    ("phrase", "now", "expected"),
+    [
+        ("start of last month", NOW, utc(2026, 2, 1)),
+        ("end of last month", NOW, utc(2026, 3, 1)),
+        ("start of this month", NOW, utc(2026, 3, 1)),
+        ("end of this month", NOW, utc(2026, 4, 1)),
+        ("end of this month", LEAP_DAY, utc(2024, 3, 1)),
+        ("end of last month", utc(2024, 3, 1), utc(2024, 3, 1)),
+        ("start of last month", utc(2024, 3, 1), utc(2024, 2, 1)),
+        ("end of next month", MONTH_END, utc(2026, 3, 1)),
+        ("end of this year", NOW, utc(2027, 1, 1)),
+        ("start of last year", NEW_YEAR, utc(2026, 1, 1)),
+        ("end of last year", NEW_YEAR, utc(2027, 1, 1)),
+        ("start of this week", NOW, utc(2026, 3, 16)),
+        ("end of this week", NOW, utc(2026, 3, 23)),
+        ("start of today", NOW, utc(2026, 3, 18)),
+        ("end of today", NOW, utc(2026, 3, 19)),
+        ("start of yesterday", utc(2026, 3, 1, 9), utc(2026, 2, 28)),
+        ("end of yesterday", utc(2026, 3, 1, 9), utc(2026, 3, 1)),
+        ("end of tomorrow", LEAP_DAY, utc(2024, 3, 2)),
+        ("end of tomorrow", utc(2026, 12, 31, 5), utc(2027, 1, 2)),
+        ("start of 2024-02-29", NOW, utc(2024, 2, 29)),
+        ("end of 2024-02-29", NOW, utc(2024, 3, 1)),
+        ("end of 2026-12-31", NOW, utc(2027, 1, 1)),
+        ("end of 2024-02", NOW, utc(2024, 3, 1)),
+        ("end of 2025-02", NOW, utc(2025, 3, 1)),
+        ("start of 2026-11", NOW, utc(2026, 11, 1)),
+        ("end of 2026", NOW, utc(2027, 1, 1)),
+        ("start of 2026", NOW, utc(2026, 1, 1)),
+        # Modifiers follow a period like any base.
+        ("end of this month -1 second", LEAP_DAY, utc(2024, 2, 29, 23, 59, 59)),
+        ("start of last month +14 days", NOW, utc(2026, 2, 15)),
+        ("end of last month noon", NOW, utc(2026, 3, 1, 12)),
+        ("start of 2026 +1 day", NOW, utc(2026, 1, 2)),
+        ("Start Of Last Month", NOW, utc(2026, 2, 1)),
+    ],
+)
+def test_start_of_and_end_of_mean_the_same_in_either_bound(
+    phrase: str, now: datetime, expected: datetime
+) -> None:
+    assert both(phrase, now) == (expected, expected)
+
+
+def test_a_four_digit_step_is_still_a_step_not_a_year() -> None:
+    assert parse("2026 days ago") == NOW - timedelta(days=2026)
+    assert both("2026 hours ago") == (NOW - timedelta(hours=2026),) * 2
+
+
+@pytest.mark.parametrize(
+    ("phrase", "expected"),
+    [("today", utc(2026, 3, 18)), ("yesterday", utc(2026, 3, 17)), ("2026-03-01", utc(2026, 3, 1))],
+)
+def test_day_words_and_full_dates_stay_instants_in_either_bound(
+    phrase: str, expected: datetime
+) -> None:
+    # `{"start": "yesterday", "end": "today"}` has always meant yesterday: it must not grow.
+    assert both(phrase) == (expected, expected)
+
+
+@pytest.mark.parametrize(
+    ("phrase", "reason"),
+    [
+        ("start", "expected 'start of'"),
+        ("end", "expected 'end of'"),
+        ("start of", "expected 'start of'"),
+        ("end last month", "expected 'end of'"),
+        ("start of month", "expected a period"),
+        ("start of last", "expected a period"),
+        ("start of last day", "expected a period"),
+        ("end of next fortnight", "expected a period"),
+        ("end of now", "expected a period"),
+        ("start of 2026-01-31T10:00Z", "expected a period"),
+        ("start of 2026-01-31 10:00", "unexpected '10:00'"),
+        ("end of 26-01", "expected a period"),
+        ("2026-13", "invalid date"),
+        ("2026-00", "invalid date"),
+        ("end of 2025-02-29", "invalid date"),
+        ("0000", "invalid date"),
+        ("2026-1", "unexpected"),
+        ("last month last month", "unexpected"),
+        ("last fortnight", "expected a weekday, week, month or year after 'last'"),
+    ],
+)
+def test_bad_periods_are_refused_with_a_reason(phrase: str, reason: str) -> None:
+    for bound in ("start", "end"):
+        with pytest.raises(DatePhraseError, match=re.escape(reason)):
+            parse_date_phrase(phrase, now=NOW, bound=bound)
+
+
+@pytest.mark.parametrize(("phrase", "bound"), [("9999", "end"), ("end of 9999-12", "start")])
+def test_a_period_ending_after_year_9999_is_out_of_range(phrase: str, bound: str) -> None:
+    with pytest.raises(DatePhraseError, match="out of range"):
+        parse_date_phrase(phrase, now=NOW, bound=bound)  # type: ignore[arg-type]
+
+
+def test_the_readme_period_examples_hold() -> None:
+    """The README's table of date ranges is worked out at NOW; each row must still be true."""
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    rows = re.findall(r"^\| `(\{\"start\".*?\})` \| (\S+) \| (\S+) \|$", readme, re.MULTILINE)
+    assert len(rows) >= 6
+    for example, start, end in rows:
+        given = json.loads(example)
+        assert both(given["start"])[0] == datetime.fromisoformat(start), example
+        assert both(given["end"])[1] == datetime.fromisoformat(end), example

@@ -20,6 +20,14 @@ from tests.rest.conftest import body, invalid_fields, snapshot
         ("last monday", "tomorrow noon"),
         ("2026-01-01", "2026-02-01T00:00:00+02:00"),
         ("2026-01-01T00:00:00Z", "2026-01-01T00:00:00Z"),
+        ("last month", "last month"),
+        ("this month", "this month"),
+        ("start of last month", "end of this month"),
+        ("last year", "this year"),
+        ("2026-11", "2026-11"),
+        ("2024", "2025"),
+        ("last week", "end of today"),
+        ("START OF 2024-02-29", "end of 2024-02-29"),
     ],
 )
 async def test_relative_and_absolute_phrases_are_accepted(
@@ -41,6 +49,11 @@ async def test_relative_and_absolute_phrases_are_accepted(
         ({"start": "yesterday", "end": 20260101}, "dateRange.end"),
         ({"start": "soonish", "end": "now"}, "dateRange.start"),
         ({"start": "+100000000 years", "end": "now"}, "dateRange.start"),
+        ({"start": "last month", "end": "2026-13"}, "dateRange.end"),
+        ({"start": "start of month", "end": "now"}, "dateRange.start"),
+        ({"start": "yesterday", "end": "end of 2025-02-29"}, "dateRange.end"),
+        ({"start": "last fortnight", "end": "now"}, "dateRange.start"),
+        ({"start": "yesterday", "end": "9999"}, "dateRange.end"),
     ],
 )
 async def test_garbage_phrases_are_422_naming_the_bound(
@@ -54,7 +67,12 @@ async def test_garbage_phrases_are_422_naming_the_bound(
 
 async def test_start_after_end_is_422(harness: Harness, tenant: Tenant) -> None:
     before = await snapshot(harness)
-    for start, end in [("now", "yesterday"), ("2026-02-01", "2026-01-31T23:59:59Z")]:
+    for start, end in [
+        ("now", "yesterday"),
+        ("2026-02-01", "2026-01-31T23:59:59Z"),
+        ("next month", "last month"),
+        ("end of 2026-02", "start of 2026-02"),
+    ]:
         response = await harness.client.post(
             "/data-exports",
             json=body(dateRange={"start": start, "end": end}),
@@ -227,3 +245,15 @@ async def test_unusual_but_sound_rules_are_accepted(
         "/data-exports", json=body(recurring={"instruction": instruction}), headers=tenant.headers
     )
     assert response.status_code == 201, response.text
+
+
+async def test_a_bad_period_names_its_bound_and_says_why(harness: Harness, tenant: Tenant) -> None:
+    response = await harness.client.post(
+        "/data-exports",
+        json=body(dateRange={"start": "2026-13", "end": "end of next fortnight"}),
+        headers=tenant.headers,
+    )
+    assert response.status_code == 422
+    messages = {f["field"]: f["message"] for f in response.json()["invalidFields"]}
+    assert "invalid date" in messages["dateRange.start"]
+    assert "expected a period" in messages["dateRange.end"]
