@@ -23,6 +23,11 @@ from app.ids import new_id
 from app.models import ApiKey, User, utcnow
 from app.settings import Settings
 
+CHALLENGE = 'REB-APIKEY realm="exports-gateway", Bearer realm="exports-gateway"'
+"""`WWW-Authenticate` of every 401, REST and GraphQL (RFC 9110 §11.6.1): both ways to sign in.
+One constant value: the Bearer challenge names no `error` (RFC 6750 §3.1 makes it optional,
+and omits it when credentials are missing); the body's detail says what failed."""
+
 KEY_PREFIX_LENGTH = 8
 MAX_CREDENTIAL_LENGTH = 4096
 

@@ -103,6 +103,7 @@ def export_json(
             if name in expand:
                 key = EXPANSIONS[name].key(export)
                 row = (loaded or {}).get(name, {}).get(key) if key is not None else None
-                embedded[name] = EMBEDDED[name](row, linker) if row is not None else None
+                if row is not None:  # nothing to embed (no file yet): no member, never null
+                    embedded[name] = EMBEDDED[name](row, linker)
         body["_embedded"] = embedded
     return body

@@ -180,12 +180,6 @@ class WebhookSender:
         between the check and the connection); TLS still verifies the name."""
         addresses = await resolve(webhook.url, allow_private=self.settings.webhook_allow_private)
         parts = urlsplit(webhook.url)
-        host = parts.hostname or ""
-        address = addresses[0]
-        netloc_host = f"[{address}]" if ":" in address else address
-        pinned = urlunsplit(
-            parts._replace(netloc=f"{netloc_host}:{parts.port}" if parts.port else netloc_host)
-        )
         body = delivery.body.encode()
         timestamp = int(time.time())
         secret = signing_secret(self.settings.signing_secret, webhook)
@@ -195,11 +189,24 @@ class WebhookSender:
             ID_HEADER: delivery.id,
             EVENT_HEADER: delivery.event_type,
             TIMESTAMP_HEADER: str(timestamp),
-            SIGNATURE_HEADER: signature(secret, timestamp, body),
+            SIGNATURE_HEADER: signature(secret, delivery.id, timestamp, body),
         }
-        extensions = {"sni_hostname": host} if parts.scheme == "https" else {}
-        response = await client.post(pinned, content=body, headers=headers, extensions=extensions)
-        return response.status_code
+        extensions = {"sni_hostname": parts.hostname} if parts.scheme == "https" else {}
+        for n, address in enumerate(addresses):  # in the resolver's order, as a browser does
+            bracketed = f"[{address}]" if ":" in address else address
+            pinned = urlunsplit(
+                parts._replace(netloc=f"{bracketed}:{parts.port}" if parts.port else bracketed)
+            )
+            try:
+                response = await client.post(
+                    pinned, content=body, headers=headers, extensions=extensions
+                )
+            except httpx.ConnectError:
+                if n == len(addresses) - 1:
+                    raise
+                continue
+            return response.status_code
+        raise AssertionError("resolve() returns at least one address")
 
     async def _record(
         self,

@@ -7,9 +7,11 @@
   WEBHOOK_ALLOW_PRIVATE is set. Attempts connect to the address that was checked.
 - Its signing secret is never stored: it is HMAC(SIGNING_SECRET, organization, id, salt),
   shown once when the endpoint is created. Changing SIGNING_SECRET changes every secret.
-- A delivery carries `Webhook-Id` (the delivery, stable across retries: receivers dedupe on
-  it), `Webhook-Event`, `Webhook-Timestamp` (Unix seconds) and
-  `Webhook-Signature: t=<timestamp>,v1=<hex HMAC-SHA-256 of "<timestamp>." + body>`.
+- Signed as the Standard Webhooks specification says, so receivers can verify with its
+  libraries: `webhook-id` (the delivery, stable across retries: receivers dedupe on it),
+  `webhook-timestamp` (Unix seconds) and `webhook-signature: v1,<base64 HMAC-SHA-256 of
+  "<id>.<timestamp>.<body>">`, keyed with the base64-decoded secret after `whsec_`. A
+  `Webhook-Event` header names the event.
 - Events are queued in the transaction that completes or fails the run (an outbox), one row per
   endpoint and run (unique), and sent by the worker (app/exports/webhook_sender.py).
 """
@@ -47,10 +49,11 @@ MAX_PER_ORGANIZATION = 20
 WRITABLE = ("url", "eventsFilter", "status")
 READ_ONLY = ("id", "createdTime", "updatedTime", "_links")
 
-ID_HEADER = "Webhook-Id"
-EVENT_HEADER = "Webhook-Event"
-TIMESTAMP_HEADER = "Webhook-Timestamp"
-SIGNATURE_HEADER = "Webhook-Signature"
+SECRET_PREFIX = "whsec_"  # noqa: S105 (the Standard Webhooks prefix, not a secret)
+ID_HEADER = "webhook-id"
+EVENT_HEADER = "webhook-event"
+TIMESTAMP_HEADER = "webhook-timestamp"
+SIGNATURE_HEADER = "webhook-signature"
 
 
 class PrivateAddress(Exception):
@@ -162,15 +165,17 @@ def new_salt() -> str:
 
 
 def signing_secret(signing_key: str, webhook: Webhook) -> str:
-    """The endpoint's secret, derived (never stored): see the module docstring."""
+    """The endpoint's secret, derived (never stored): `whsec_` + base64 of 32 bytes."""
     message = "\x00".join(("webhook", webhook.organization_id, webhook.id, webhook.secret_salt))
     digest = hmac.new(signing_key.encode(), message.encode(), hashlib.sha256).digest()
-    return "whsec_" + base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+    return SECRET_PREFIX + base64.b64encode(digest).decode()
 
 
-def signature(secret: str, timestamp: int, body: bytes) -> str:
-    mac = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256)
-    return f"t={timestamp},v1={mac.hexdigest()}"
+def signature(secret: str, delivery_id: str, timestamp: int, body: bytes) -> str:
+    """The `webhook-signature` value (Standard Webhooks, version 1)."""
+    key = base64.b64decode(secret.removeprefix(SECRET_PREFIX))
+    signed = f"{delivery_id}.{timestamp}.".encode() + body
+    return "v1," + base64.b64encode(hmac.new(key, signed, hashlib.sha256).digest()).decode()
 
 
 def event_body(export: DataExport, event_type: str, linker: Linker) -> bytes:

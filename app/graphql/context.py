@@ -19,7 +19,7 @@ from starlette.responses import Response
 from starlette.websockets import WebSocket
 from strawberry.dataloader import DataLoader
 
-from app.auth import sign_in
+from app.auth import CHALLENGE, sign_in
 from app.errors import Unauthorized
 from app.exports import usecases
 from app.exports.expand import EXPANSIONS, FILES_BY_EXPORT, Expansion
@@ -64,6 +64,7 @@ class Context:
                 except Unauthorized:
                     if isinstance(self.response, Response):
                         self.response.status_code = 401
+                        self.response.headers["WWW-Authenticate"] = CHALLENGE
                     raise
         return self._principal
 

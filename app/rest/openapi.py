@@ -25,6 +25,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from app.auth import CHALLENGE
 from app.exports.expand import EXPANSIONS
 from app.exports.formats.csv_writer import CsvWriter
 from app.exports.formats.json_writer import JsonWriter
@@ -94,9 +95,12 @@ PROBLEM_WHEN = {
     409: "The export cannot be modified now: it is `queued`, `processing`, or finished with no "
     "further run.",
     413: f"The request body is larger than {MAX_BODY_BYTES // (1024 * 1024)} MiB.",
+    415: "The body was declared as something other than JSON (a form, text): send it with "
+    "`Content-Type: application/json` (or any `application/*+json`, UTF-8).",
     416: "The requested byte range starts outside the file (`Content-Range: bytes */SIZE`).",
-    422: "Invalid data: `invalidFields` names each bad field by its dotted path (`body` for a "
-    "body that is not a JSON object, `id` for a bad path id). A record-limit breach has "
+    422: "Invalid data: `invalidFields` names each bad field by its dotted path (`body` for "
+    "malformed JSON, with the parser's message and position, or a body that is not a JSON "
+    "object; `id` for a bad path id). A record-limit breach has "
     "`type: data-export-limit-exceeded` with `matchedRecords` and `maxRecords`.",
     429: "Too many writes: wait `Retry-After` seconds (or until the epoch second in "
     "`X-RateLimit-Retry-After`).",
@@ -109,6 +113,8 @@ def problem_response(status: int, when: str | None = None) -> Json:
     headers: Json = {"X-Request-Id": ref("headers", "X-Request-Id")}
     if status == 429:
         headers |= {name: ref("headers", name) for name in RATE_LIMITED_HEADERS}
+    if status == 401:
+        headers["WWW-Authenticate"] = ref("headers", "WWW-Authenticate")
     if status == 416:
         headers["Content-Range"] = {
             "description": "`bytes */SIZE`: the file's size.",
@@ -128,8 +134,13 @@ def problems(*statuses: int) -> dict[str, Json]:
 
 # --- Headers -----------------------------------------------------------------------------------
 
-RATE_HEADERS = ("X-RateLimit-Limit", "X-RateLimit-Remaining")
-RATE_LIMITED_HEADERS = (*RATE_HEADERS, "X-RateLimit-Retry-After", "Retry-After")
+RATE_HEADERS = ("X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset")
+RATE_LIMITED_HEADERS = (
+    "X-RateLimit-Limit",
+    "X-RateLimit-Remaining",
+    "X-RateLimit-Retry-After",
+    "Retry-After",
+)
 PAGINATION_HEADERS = ("Pagination-Total", "Pagination-Limit", "Pagination-Offset")
 
 
@@ -150,7 +161,17 @@ def _headers() -> Json:
         "Pagination-Offset": _int_header("How many matching items precede this page."),
         "X-RateLimit-Limit": _int_header("Writes allowed in the current window."),
         "X-RateLimit-Remaining": _int_header("Writes left in the current window."),
+        "X-RateLimit-Reset": _int_header(
+            "When the current window ends and the budget is whole again (UTC epoch s)."
+        ),
         "X-RateLimit-Retry-After": _int_header("When writes are allowed again (UTC epoch s)."),
+        "WWW-Authenticate": {
+            "description": "How to sign in: `"
+            + CHALLENGE
+            + "` (a key or a JWT); `/metrics` asks for `Bearer` (its token) only.",
+            "required": True,
+            "schema": {"type": "string"},
+        },
         "Retry-After": _int_header("Seconds until writes are allowed again."),
         "Location": {
             "description": "The created export's canonical URL.",
@@ -394,9 +415,9 @@ def _export() -> Json:
     optional: Json = {
         "_embedded": {
             "type": "object",
-            "description": "Present when `expand` asks for something; `null` for an expansion "
-            "with nothing to show (no file yet).",
-            "properties": {"user": nullable(schema("User")), "file": nullable(schema("File"))},
+            "description": "Present when `expand` asks for something; an expansion with "
+            "nothing to show (no file yet) has no member, never `null`.",
+            "properties": {"user": schema("User"), "file": schema("File")},
         },
         "attempts": {
             "type": "integer",
@@ -714,7 +735,7 @@ def _export_paths(prefix: str) -> Paths:
                 body=write_body,
                 responses={
                     "201": json_response("Created.", export, "Location", *RATE_HEADERS),
-                    **problems(401, 403, *maybe_404, 413, 422, 429),
+                    **problems(401, 403, *maybe_404, 413, 415, 422, 429),
                 },
             ),
         },
@@ -740,7 +761,7 @@ def _export_paths(prefix: str) -> Paths:
                 responses={
                     "200": json_response("Replaced.", export, *RATE_HEADERS),
                     "201": json_response("Created.", export, "Location", *RATE_HEADERS),
-                    **problems(401, 403, *maybe_404, 409, 413, 422, 429),
+                    **problems(401, 403, *maybe_404, 409, 413, 415, 422, 429),
                 },
             ),
             "delete": operation(
@@ -949,7 +970,7 @@ def _webhook_paths(prefix: str) -> Paths:
                     "201": json_response(
                         "Registered.", schema("CreatedWebhook"), "Location", *RATE_HEADERS
                     ),
-                    **problems(401, 403, *maybe_404, 409, 413, 422, 429),
+                    **problems(401, 403, *maybe_404, 409, 413, 415, 422, 429),
                 },
             ),
         },
@@ -973,7 +994,7 @@ def _webhook_paths(prefix: str) -> Paths:
                 body=body,
                 responses={
                     "200": json_response("Changed.", webhook, *RATE_HEADERS),
-                    **problems(401, 403, 404, 413, 422, 429),
+                    **problems(401, 403, 404, 413, 415, 422, 429),
                 },
             ),
             "delete": operation(
@@ -1024,7 +1045,7 @@ PATH_GROUPS: tuple[Callable[[], Paths], ...] = (
 )
 
 #: The problem statuses that have a shared response component.
-PROBLEM_STATUSES = (401, 403, 404, 409, 413, 416, 422, 429)
+PROBLEM_STATUSES = (401, 403, 404, 409, 413, 415, 416, 422, 429)
 
 
 @cache

@@ -10,6 +10,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from app.auth import CHALLENGE
 from app.errors import (
     Conflict,
     DomainError,
@@ -92,7 +93,9 @@ def from_domain(error: DomainError) -> JSONResponse:
                 "Retry-After": str(error.retry_after_seconds),
             },
         )
-    status = {Unauthorized: 401, Forbidden: 403, NotFound: 404, Conflict: 409}.get(type(error), 400)
+    if isinstance(error, Unauthorized):
+        return problem(401, error.message, headers={"WWW-Authenticate": CHALLENGE})
+    status = {Forbidden: 403, NotFound: 404, Conflict: 409}.get(type(error), 400)
     return problem(status, error.message)
 
 

@@ -23,7 +23,7 @@ from app.exports.signing import link_parameters
 from app.exports.usecases import Core, Download, ListQuery
 from app.ids import is_valid_id
 from app.models import DataExport
-from app.rest.body import PayloadTooLarge, read_json_object
+from app.rest.body import PayloadTooLarge, UnsupportedMediaType, read_json_object
 from app.rest.files import FileDownload
 from app.rest.metrics import metrics_endpoint
 from app.rest.problems import from_domain, problem
@@ -93,7 +93,13 @@ def _expand(request: Request) -> set[str]:
 
 
 def _rate_headers(state: RateState) -> dict[str, str]:
-    return {"X-RateLimit-Limit": str(state.limit), "X-RateLimit-Remaining": str(state.remaining)}
+    """The write budget; `X-RateLimit-Reset` is when the window ends and it is whole again
+    (UTC epoch seconds, like the 429's `X-RateLimit-Retry-After`)."""
+    return {
+        "X-RateLimit-Limit": str(state.limit),
+        "X-RateLimit-Remaining": str(state.remaining),
+        "X-RateLimit-Reset": str(state.reset_epoch),
+    }
 
 
 def _counted(request: Request) -> usecases.OnCounted:
@@ -127,6 +133,8 @@ def _guarded(handler: Handler) -> Handler:
             return await handler(request)
         except PayloadTooLarge as exc:
             response: Response = problem(413, exc.message)
+        except UnsupportedMediaType as exc:
+            response = problem(415, exc.message)
         except DomainError as exc:
             response = from_domain(exc)
         rate: RateState | None = getattr(request.state, "rate", None)

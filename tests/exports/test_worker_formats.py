@@ -237,7 +237,7 @@ def check_xml(
 
 
 def check_pdf(
-    data: bytes, title: str, expected: list[dict[str, Any]], *, header: str = "Currency"
+    data: bytes, title: str, expected: list[dict[str, Any]], *, header: str = "currency"
 ) -> None:
     reader = PdfReader(io.BytesIO(data))
     pages = [page.extract_text() for page in reader.pages]
@@ -247,8 +247,7 @@ def check_pdf(
     for page in pages:
         assert header in page  # the header row repeats on every page
     assert re.findall(r"txn_\d{10}", text) == [r["id"] for r in expected]
-    body = re.sub(r"Total amount: .*", "", text)  # the first page's totals are not rows
-    amounts = re.findall(r"-?\d+\.\d{2}\b", body)
+    amounts = re.findall(r"-?\d+\.\d{2}\b", text)
     assert amounts == [money(r["amount"]) for r in expected]
 
 
@@ -299,7 +298,7 @@ async def test_every_row_of_the_tenant_and_no_other(
     assert done["recordCount"] == 1500
     if fmt == "pdf":
         assert len(PdfReader(io.BytesIO(data)).pages) > 5
-        check_pdf(data, "Everything", mine, header="Billing address last name")
+        check_pdf(data, "Everything", mine, header="lastName")
         return
     check_csv(data, fields, mine)
     records = parse_csv(data)[1:]

@@ -83,6 +83,9 @@ async def test_bad_credentials_are_a_graphql_shaped_401(
         response = await post(harness.client, query, headers)
         assert response.status_code == 401, (headers, response.text)
         assert response.headers["content-type"].startswith("application/json")
+        assert response.headers["www-authenticate"] == (
+            'REB-APIKEY realm="exports-gateway", Bearer realm="exports-gateway"'
+        )
         body = response.json()
         assert body["data"] is None, body
         assert body["errors"], body

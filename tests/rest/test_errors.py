@@ -56,13 +56,19 @@ async def test_401_for_missing_unknown_or_malformed_credentials(
     export_id = await insert_export(harness, tenant)
     before = await snapshot(harness)
     client = harness.client
-    assert_problem(await client.get("/data-exports", headers=headers), 401)
-    assert_problem(await client.get(f"/data-exports/{export_id}", headers=headers), 401)
-    assert_problem(await client.post("/data-exports", json=body(), headers=headers), 401)
-    assert_problem(
-        await client.put(f"/data-exports/{export_id}", json=body(), headers=headers), 401
-    )
-    assert_problem(await client.delete(f"/data-exports/{export_id}", headers=headers), 401)
+    responses = [
+        await client.get("/data-exports", headers=headers),
+        await client.get(f"/data-exports/{export_id}", headers=headers),
+        await client.post("/data-exports", json=body(), headers=headers),
+        await client.put(f"/data-exports/{export_id}", json=body(), headers=headers),
+        await client.delete(f"/data-exports/{export_id}", headers=headers),
+    ]
+    for response in responses:
+        assert_problem(response, 401)
+        # Both ways to sign in, whichever one failed (RFC 9110 §11.6.1).
+        assert response.headers["www-authenticate"] == (
+            'REB-APIKEY realm="exports-gateway", Bearer realm="exports-gateway"'
+        )
     assert await snapshot(harness) == before
 
 
