@@ -39,7 +39,7 @@ from strawberry.types import ExecutionContext
 from strawberry.types.graphql import OperationType
 
 import app
-from app.exports.formats.pdf import UNICODE_FONT
+from app.exports.formats.pdf import CJK_FONT, REGULAR_FONT
 from app.graphql import ide, view, websocket
 
 APP = Path(app.__file__).resolve().parent
@@ -297,14 +297,14 @@ def test_starlette_static_files_not_modified() -> None:
 
 
 def test_fpdf_ttf_font_cmap() -> None:
-    """app/exports/formats/pdf.py reads the glyphs a TrueType font has from `TTFFont.cmap`."""
-    if UNICODE_FONT is None:
-        pytest.skip("no Unicode font installed: the PDF writer uses Helvetica, not TTFFont.cmap")
+    """app/exports/formats/pdf.py reads the glyphs its fonts have from `TTFFont.cmap` (a
+    TrueType and a CFF-flavoured OpenType font) to choose which one draws a character."""
     pdf = FPDF()
-    pdf.add_font("Probe", "", str(UNICODE_FONT))
-    pdf.set_font("Probe")
-    font = pdf.current_font
-    assert isinstance(font, TTFFont), "FPDF.current_font is no TTFFont"
-    assert ord("A") in font.cmap, "TTFFont.cmap no longer maps code points"
+    for family, file, char in (("Probe", REGULAR_FONT, "A"), ("ProbeCJK", CJK_FONT, "美")):
+        pdf.add_font(family, "", str(file))
+        pdf.set_font(family)
+        font = pdf.current_font
+        assert isinstance(font, TTFFont), "FPDF.current_font is no TTFFont"
+        assert ord(char) in font.cmap, "TTFFont.cmap no longer maps code points"
     pdf.add_page()
     pdf.output()  # as pdf.py does: writing the document lets go of the font file

@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.errors import RecordLimitExceeded
 from app.exports.daterange import parse_date_phrase
 from app.exports.fields import Field
+from app.exports.formats.base import About, Period
 from app.exports.query import parse_filter, parse_sort, q_clause
 from app.exports.resources import RESOURCES, Resource, query_fields
 from app.exports.validation import ExportSpec
@@ -25,6 +26,40 @@ from app.exports.validation import ExportSpec
 def export_fields(resource: Resource, paths: Sequence[str]) -> list[Field]:
     """The chosen fields in order; unknown paths were rejected at validation."""
     return [f for p in paths if (f := resource.field(p)) is not None]
+
+
+def resolve_period(
+    resource: Resource, date_range: Mapping[str, str] | None, now: datetime
+) -> Period | None:
+    """The `dateRange` evaluated at `now`: what the query filters on and the PDF prints."""
+    if not date_range:
+        return None
+    return Period(
+        field=date_range.get("field") or resource.default_date_field,
+        start=parse_date_phrase(date_range["start"], now=now, bound="start"),
+        end=parse_date_phrase(date_range["end"], now=now, bound="end"),
+    )
+
+
+def describe_export(
+    resource: Resource,
+    *,
+    name: str,
+    arguments: Mapping[str, str],
+    date_range: Mapping[str, str] | None,
+    now: datetime,
+    generated: datetime,
+) -> About:
+    """The PDF page header's facts, resolved exactly as `build_source_query` resolves them."""
+    return About(
+        name=name,
+        resource=resource.name,
+        generated=generated,
+        period=resolve_period(resource, date_range, now),
+        filter=arguments.get("filter") or "",
+        search=arguments.get("q") or "",
+        sort=arguments.get("sort") or "",
+    )
 
 
 def build_source_query(
@@ -51,13 +86,12 @@ def build_source_query(
     )
     if search is not None:
         stmt = stmt.where(search)
-    if date_range:
-        date_field = resource.field(date_range.get("field") or resource.default_date_field)
+    period = resolve_period(resource, date_range, now)
+    if period is not None:
+        date_field = resource.field(period.field)
         assert date_field is not None
         column = getattr(model, date_field.column)
-        start = parse_date_phrase(date_range["start"], now=now, bound="start")
-        end = parse_date_phrase(date_range["end"], now=now, bound="end")
-        stmt = stmt.where(column >= start, column < end)
+        stmt = stmt.where(column >= period.start, column < period.end)
     order = parse_sort(arguments.get("sort"), vocabulary)
     return stmt.order_by(*order, model.id)  # type: ignore[attr-defined]
 

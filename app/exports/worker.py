@@ -35,6 +35,7 @@ from app.exports.resources import RESOURCES
 from app.exports.schedule import latest_missed, next_run_after
 from app.exports.source import (
     build_source_query,
+    describe_export,
     export_fields,
     record_keys,
     to_record,
@@ -462,7 +463,18 @@ class Worker:
                 now=run_at,
             ),
             writer=make_writer(
-                export.format, fields=fields, resource=resource.name, title=export.name
+                export.format,
+                fields=fields,
+                resource=resource.name,
+                title=export.name,
+                about=describe_export(
+                    resource,
+                    name=export.name,
+                    arguments=export.arguments or {},
+                    date_range=export.date_range,
+                    now=run_at,
+                    generated=utcnow(),
+                ),
             ),
             keys=record_keys(fields),
             money=tuple(f.path for f in fields if f.kind is Kind.MONEY),

@@ -45,8 +45,42 @@ class FormatWriter(Protocol):
     def footer(self) -> bytes: ...
 
 
-def make_writer(fmt: str, *, fields: Sequence[Field], resource: str, title: str) -> FormatWriter:
+@dataclass(frozen=True, slots=True)
+class Period:
+    """A resolved `dateRange`: `start <= field < end`, both aware UTC."""
+
+    field: str
+    start: datetime
+    end: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class About:
+    """What a reader of a printed export needs to know about it (the PDF's page header).
+
+    The other formats are read by programs, which get this from the API instead.
+    """
+
+    name: str
+    resource: str
+    generated: datetime
+    period: Period | None = None
+    filter: str = ""
+    search: str = ""
+    sort: str = ""
+
+
+def make_writer(
+    fmt: str,
+    *,
+    fields: Sequence[Field],
+    resource: str,
+    title: str,
+    about: About | None = None,
+) -> FormatWriter:
     """Build a fresh (single-use, stateful) writer for one export file.
+
+    `about` feeds the PDF's page header; without it the header names only `title`.
 
     Raises ValueError for an unknown format or an unusable field list, before any byte is
     written, so a bad request fails at once rather than half way through a file.
@@ -69,7 +103,7 @@ def make_writer(fmt: str, *, fields: Sequence[Field], resource: str, title: str)
     if fmt == "xml":
         return XmlWriter(chosen, resource=resource)
     if fmt == "pdf":
-        return PdfWriter(chosen, title=title)
+        return PdfWriter(chosen, title=title, about=about)
     raise ValueError(f"unknown export format {fmt!r}; expected one of {', '.join(FORMATS)}")
 
 
