@@ -5,7 +5,8 @@ Used for the data-exports collection and, with the exported resource's fields, f
 the offending parameter, so callers can map it straight to a 422.
 
 Text compares, searches and sorts by the case fold of `app.textfold`, the same on SQLite and
-PostgreSQL.
+PostgreSQL. A field may be spelled `a.b` or `a/b`; an enumerated field's values (exact, range
+ends, negated) must be among its allowed ones, so a typo is a 422 rather than an empty result.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from sqlalchemy import and_, false, not_, or_
 from sqlalchemy.orm import QueryableAttribute
 from sqlalchemy.sql.elements import ColumnElement
 
-from app.exports.fields import Kind
+from app.exports.fields import Allowed, Kind, choices_text, did_you_mean, dotted_path
 from app.textfold import ColumnLike, code_point, fold_text, folded
 from app.timefmt import parse_iso_datetime
 
@@ -32,11 +33,13 @@ _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 
 @dataclass(frozen=True)
 class QueryField:
-    """A filterable/sortable field: its dotted API name, kind and SQL expression."""
+    """A filterable/sortable field: its dotted API name, kind, SQL expression and, for an
+    enumerated text field, its allowed values."""
 
     name: str
     kind: Kind
     column: ColumnLike
+    allowed: Allowed | None = None
 
 
 class QueryError(ValueError):
@@ -134,6 +137,8 @@ _KIND_NAMES = {
 
 def _typed(value: str, field: QueryField, term: str) -> object:
     """A filter value as the field's Python/database value (money in cents, folded text)."""
+    if field.allowed is not None and value not in field.allowed:
+        raise QueryError("filter", field.allowed.unknown(value, field.name))
     try:
         match field.kind:
             case Kind.STRING:
@@ -152,6 +157,18 @@ def _typed(value: str, field: QueryField, term: str) -> object:
     except (ValueError, OverflowError):
         pass
     raise _filter_error(term, f'"{value}" is not {_KIND_NAMES[field.kind]} (field "{field.name}").')
+
+
+def _unknown_field(name: str, fields: Mapping[str, QueryField]) -> str:
+    """`unknown field "x"; use one of: …` with every field, or the closest few of a long list."""
+    known = choices_text(name, sorted(fields))
+    hint = did_you_mean(name, fields, '"')
+    return f'unknown field "{name}"; use one of: {known}{hint}.'
+
+
+def lookup(name: str, fields: Mapping[str, QueryField]) -> QueryField | None:
+    """The field named `name`, spelled `a.b` or `a/b`."""
+    return fields.get(dotted_path(name))
 
 
 def _term_clause(term: _Term, field: QueryField) -> ColumnElement[bool]:
@@ -190,10 +207,9 @@ def parse_filter(text: str | None, fields: Mapping[str, QueryField]) -> ColumnEl
     """
     clauses: list[ColumnElement[bool]] = []
     for term in _parse_terms(text):
-        field = fields.get(term.name)
+        field = lookup(term.name, fields)
         if field is None:
-            known = ", ".join(sorted(fields))
-            raise _filter_error(term.text, f'unknown field "{term.name}"; use one of: {known}.')
+            raise _filter_error(term.text, _unknown_field(term.name, fields))
         clauses.append(_term_clause(term, field))
     if not clauses:
         return None
@@ -214,9 +230,9 @@ def _parse_sort(text: str | None) -> list[tuple[str, bool]]:
         name = item[1:] if item[:1] in ("-", "+") else item
         if not name:
             raise QueryError("sort", 'Empty sort item; use "field" or "-field", comma-separated.')
-        if name in seen:
+        if dotted_path(name) in seen:
             raise QueryError("sort", f'Field "{name}" appears more than once in sort.')
-        seen.add(name)
+        seen.add(dotted_path(name))
         items.append((name, descending))
     return items
 
@@ -229,10 +245,11 @@ def parse_sort(text: str | None, fields: Mapping[str, QueryField]) -> list[Colum
     """
     order: list[ColumnElement[Any]] = []
     for name, descending in _parse_sort(text):
-        field = fields.get(name)
+        field = lookup(name, fields)
         if field is None:
-            known = ", ".join(sorted(fields))
-            raise QueryError("sort", f'Unknown sort field "{name}"; use one of: {known}.')
+            known = choices_text(name, sorted(fields))
+            hint = did_you_mean(name, fields, '"')
+            raise QueryError("sort", f'Unknown sort field "{name}"; use one of: {known}{hint}.')
         column = _expr(field.column)
         keys = [folded(column), code_point(column)] if field.kind is Kind.STRING else [column]
         for key in keys:

@@ -8,8 +8,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from app import models
-from app.exports.fields import Field, Kind
+from app.exports.currencies import CURRENCY_CODES
+from app.exports.fields import Allowed, Field, Kind, api_path
+from app.exports.formats.base import FORMATS
 from app.exports.query import QueryField
+from app.exports.status import Status
 
 S, N, M, B, D = Kind.STRING, Kind.INTEGER, Kind.MONEY, Kind.BOOLEAN, Kind.DATETIME
 
@@ -25,7 +28,8 @@ class Resource:
     text_fields: tuple[str, ...]
 
     def field(self, path: str) -> Field | None:
-        return self._by_path().get(path)
+        """The field named `path`, spelled `a/b` or `a.b`."""
+        return self._by_path().get(api_path(path))
 
     def _by_path(self) -> dict[str, Field]:
         return {f.path: f for f in self.fields}
@@ -39,6 +43,76 @@ def _f(path: str, kind: Kind, column: str, description: str) -> Field:
     return Field(path=path, kind=kind, column=column, description=description)
 
 
+def _enum(path: str, column: str, what: str, values: tuple[str, ...]) -> Field:
+    """An enumerated text field; its description lists the values it may hold."""
+    description = f"{what}: {', '.join(values)}."
+    return Field(path, S, column, description, Allowed(values))
+
+
+def _currency(path: str, column: str, what: str = "ISO 4217 currency code.") -> Field:
+    return Field(path, S, column, what, Allowed(CURRENCY_CODES, "an ISO 4217 currency code"))
+
+
+# Allowed values: the spec's lists, what the demo data holds, and the rest of Rebilly's own API
+# enumerations for the same fields (so values a Rebilly caller already uses are never a 422).
+# `paymentInstrument/method` stays open: Rebilly's method list is long and grows.
+TRANSACTION_TYPES: tuple[str, ...] = (
+    "sale",
+    "authorize",
+    "capture",
+    "refund",
+    "void",
+    "credit",
+    "setup",
+    "3ds-authentication",
+)
+TRANSACTION_STATUSES: tuple[str, ...] = (
+    "completed",
+    "pending",
+    "voided",
+    "refunded",
+    "partially-refunded",
+    "abandoned",
+    "canceled",
+    "disputed",
+    "conn-error",
+    "never-sent",
+    "offsite",
+    "sending",
+    "timeout",
+    "waiting-approval",
+    "waiting-capture",
+    "waiting-gateway",
+    "waiting-refund",
+)
+TRANSACTION_RESULTS: tuple[str, ...] = ("approved", "declined", "abandoned", "canceled", "unknown")
+SUBSCRIPTION_STATUSES: tuple[str, ...] = (
+    "pending",
+    "active",
+    "paused",
+    "canceled",
+    "churned",
+    "abandoned",
+    "voided",
+    "completed",
+    "trial-ended",
+)
+INVOICE_STATUSES: tuple[str, ...] = (
+    "draft",
+    "quotation",
+    "unpaid",
+    "paid",
+    "partially-paid",
+    "past-due",
+    "voided",
+    "abandoned",
+    "partially-refunded",
+    "refunded",
+    "disputed",
+)
+INVOICE_ITEM_TYPES: tuple[str, ...] = ("debit", "credit")
+
+
 TRANSACTIONS = Resource(
     name="transactions",
     singular="transaction",
@@ -47,11 +121,11 @@ TRANSACTIONS = Resource(
         _f("id", S, "id", "Transaction identifier."),
         _f("customerId", S, "customer_id", "Customer the transaction belongs to."),
         _f("invoiceId", S, "invoice_id", "Invoice paid by the transaction, if any."),
-        _f("type", S, "type", "sale, authorize, capture, refund, void or credit."),
-        _f("status", S, "status", "completed, pending, voided, refunded, ..."),
-        _f("result", S, "result", "approved, declined, abandoned, canceled or unknown."),
+        _enum("type", "type", "Transaction type", TRANSACTION_TYPES),
+        _enum("status", "status", "Transaction status", TRANSACTION_STATUSES),
+        _enum("result", "result", "Gateway result", TRANSACTION_RESULTS),
         _f("amount", M, "amount", "Amount, two decimals."),
-        _f("currency", S, "currency", "ISO 4217 currency code."),
+        _currency("currency", "currency"),
         _f("gatewayName", S, "gateway_name", "Payment gateway that processed it."),
         _f("paymentInstrument/method", S, "payment_method", "payment-card, ach, paypal, ..."),
         _f("billingAddress/firstName", S, "billing_first_name", "Billing first name."),
@@ -95,7 +169,7 @@ CUSTOMERS = Resource(
         _f("primaryAddress/country", S, "primary_country", "Country of the primary address."),
         _f("primaryAddress/city", S, "primary_city", "City of the primary address."),
         _f("lifetimeRevenue/amount", M, "lifetime_revenue_amount", "Revenue to date."),
-        _f("lifetimeRevenue/currency", S, "lifetime_revenue_currency", "Revenue currency."),
+        _currency("lifetimeRevenue/currency", "lifetime_revenue_currency", "Revenue currency."),
         _f("isEddRequired", B, "is_edd_required", "Enhanced due diligence required."),
         _f("createdTime", D, "created_time", "When it was created."),
         _f("updatedTime", D, "updated_time", "When it last changed."),
@@ -113,7 +187,7 @@ SUBSCRIPTIONS = Resource(
         _f("id", S, "id", "Subscription identifier."),
         _f("customerId", S, "customer_id", "Subscribed customer."),
         _f("planId", S, "plan_id", "Plan subscribed to."),
-        _f("status", S, "status", "pending, active, paused, canceled, churned or abandoned."),
+        _enum("status", "status", "Subscription status", SUBSCRIPTION_STATUSES),
         _f("quantity", N, "quantity", "Number of plan units."),
         _f("billingAddress/country", S, "billing_country", "Billing country (ISO 3166-1)."),
         _f("renewalTime", D, "renewal_time", "Next renewal."),
@@ -135,8 +209,8 @@ INVOICES = Resource(
         _f("customerId", S, "customer_id", "Invoiced customer."),
         _f("subscriptionId", S, "subscription_id", "Subscription invoiced, if any."),
         _f("invoiceNumber", S, "invoice_number", "Human-facing invoice number."),
-        _f("status", S, "status", "draft, unpaid, paid, partially-paid, past-due, voided, ..."),
-        _f("currency", S, "currency", "ISO 4217 currency code."),
+        _enum("status", "status", "Invoice status", INVOICE_STATUSES),
+        _currency("currency", "currency"),
         _f("subtotalAmount", M, "subtotal_amount", "Amount before tax."),
         _f("taxAmount", M, "tax_amount", "Tax."),
         _f("amount", M, "amount", "Total amount."),
@@ -169,12 +243,12 @@ INVOICE_ITEMS = Resource(
     fields=(
         _f("id", S, "id", "Invoice item identifier."),
         _f("invoiceId", S, "invoice_id", "Invoice it belongs to."),
-        _f("type", S, "type", "debit or credit."),
+        _enum("type", "type", "Line type", INVOICE_ITEM_TYPES),
         _f("description", S, "description", "Line description."),
         _f("quantity", N, "quantity", "Units."),
         _f("unitPrice", M, "unit_price", "Price per unit."),
         _f("amount", M, "amount", "Line total."),
-        _f("currency", S, "currency", "ISO 4217 currency code."),
+        _currency("currency", "currency"),
         _f("productId", S, "product_id", "Product sold, if any."),
         _f("issuedTime", D, "issued_time", "When its invoice was issued."),
         _f("createdTime", D, "created_time", "When it was created."),
@@ -192,9 +266,9 @@ RESOURCES: dict[str, Resource] = {
 EXPORT_QUERY_FIELDS: tuple[Field, ...] = (
     _f("id", S, "id", ""),
     _f("name", S, "name", ""),
-    _f("resource", S, "resource", ""),
-    _f("format", S, "format", ""),
-    _f("status", S, "status", ""),
+    Field("resource", S, "resource", "", Allowed(tuple(RESOURCES))),
+    Field("format", S, "format", "", Allowed(FORMATS)),
+    Field("status", S, "status", "", Allowed(tuple(s.value for s in Status))),
     _f("userId", S, "user_id", ""),
     _f("createdTime", D, "created_time", ""),
     _f("updatedTime", D, "updated_time", ""),
@@ -222,7 +296,9 @@ def export_query_fields() -> dict[str, QueryField]:
 
 def _bind(model: type[models.Base], fields: tuple[Field, ...]) -> dict[str, QueryField]:
     return {
-        f.dotted: QueryField(name=f.dotted, kind=f.kind, column=getattr(model, f.column))
+        f.dotted: QueryField(
+            name=f.dotted, kind=f.kind, column=getattr(model, f.column), allowed=f.allowed
+        )
         for f in fields
     }
 

@@ -17,6 +17,7 @@ from email_validator import EmailNotValidError, validate_email
 
 from app.errors import FieldError, Invalid
 from app.exports.daterange import Bound, DatePhraseError, parse_date_phrase
+from app.exports.fields import choices_text, did_you_mean
 from app.exports.formats.base import FORMATS
 from app.exports.query import QueryError, parse_filter, parse_sort
 from app.exports.resources import RESOURCES, Resource, query_fields
@@ -114,13 +115,15 @@ def validate_export(
     resource: Resource | None = None
     raw_resource = body.get("resource")
     if not isinstance(raw_resource, str) or raw_resource not in RESOURCES:
-        bad("resource", f"Required: one of {', '.join(RESOURCES)}.")
+        hint = did_you_mean(raw_resource, RESOURCES) if isinstance(raw_resource, str) else ""
+        bad("resource", f"Required: one of {', '.join(RESOURCES)}{hint}.")
     else:
         resource = RESOURCES[raw_resource]
 
     fmt = body.get("format")
     if not isinstance(fmt, str) or fmt not in FORMATS:
-        bad("format", f"Required: one of {', '.join(FORMATS)}.")
+        hint = did_you_mean(fmt, FORMATS) if isinstance(fmt, str) else ""
+        bad("format", f"Required: one of {', '.join(FORMATS)}{hint}.")
 
     arguments = _validate_arguments(body.get("arguments"), resource, bad)
     date_range = _validate_date_range(body.get("dateRange"), resource, now, bad)
@@ -224,7 +227,8 @@ def _validate_date_range(
     if date_field is None and resource is not None:
         date_field = resource.default_date_field
     if resource is not None and date_field not in resource.date_fields:
-        bad("dateRange.field", f"Must be one of {', '.join(resource.date_fields)}.")
+        hint = did_you_mean(date_field, resource.date_fields) if isinstance(date_field, str) else ""
+        bad("dateRange.field", f"Must be one of {', '.join(resource.date_fields)}{hint}.")
     if not isinstance(date_field, str):
         return None
     return {"start": value.get("start", ""), "end": value.get("end", ""), "field": date_field}
@@ -265,13 +269,22 @@ def _validate_fields(value: Any, resource: Resource | None, bad: Reporter) -> li
         path = f"fields.{index}"
         if not isinstance(item, str):
             bad(path, "Must be a field name.")
-        elif resource is not None and resource.field(item) is None:
-            bad(path, f"Unknown field {item!r} for {resource.name}.")
-        elif item in seen:
+            continue
+        known = resource.field(item) if resource is not None else None
+        if resource is not None and known is None:
+            names = [f.path for f in resource.fields]
+            listed = choices_text(item, names)
+            hint = did_you_mean(item, names)
+            bad(path, f"Unknown field {item!r} for {resource.name}: use one of {listed}{hint}.")
+            continue
+        # `a.b` is accepted and stored as the spec's `a/b`, so a field is listed once however
+        # it was spelled and CSV headers and GraphQL paths use one spelling.
+        canonical = known.path if known is not None else item
+        if canonical in seen:
             bad(path, f"Duplicate field {item!r}.")
         else:
-            seen.add(item)
-            result.append(item)
+            seen.add(canonical)
+            result.append(canonical)
     return result
 
 

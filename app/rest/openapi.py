@@ -236,7 +236,8 @@ def _parameters() -> Json:
         ),
         "sort": _query(
             "sort",
-            "Comma list of fields, `-` for descending (`-createdTime,name`). Sortable: "
+            "Comma list of fields, `-` for descending (`-createdTime,name`); a nested field is "
+            "`a.b` or `a/b`. Sortable: "
             + ", ".join(f"`{name}`" for name in sortable)
             + ". Default: newest `createdTime` first, then `id`.",
             {"schema": {"type": "string", "maxLength": MAX_QUERY_TEXT}, "example": "-createdTime"},
@@ -244,8 +245,16 @@ def _parameters() -> Json:
         "filter": _query(
             "filter",
             "`field:value` terms joined by `;` (AND); values joined by `,` (OR); `!` negates; "
-            "`..` ranges (inclusive, open on either side). Filterable: "
+            "`..` ranges (inclusive, open on either side); matching is case-insensitive. "
+            "Filterable: "
             + ", ".join(f"`{name}`" for name in sortable)
+            + ". Enumerated fields take only their values, in plain, negated and range terms "
+            "(else a 422 naming `filter` with the values and the closest): "
+            + "; ".join(
+                f"`{f.dotted}`: {', '.join(f.allowed.values)}"
+                for f in EXPORT_QUERY_FIELDS
+                if f.allowed is not None
+            )
             + ".",
             {
                 "schema": {"type": "string", "maxLength": MAX_QUERY_TEXT},
@@ -291,7 +300,8 @@ def _path_params(path: str) -> list[Json]:
 
 
 def _all_field_paths() -> list[str]:
-    return sorted({f.path for r in RESOURCES.values() for f in r.fields})
+    """Every field path in both spellings (`a/b` and `a.b` are one field)."""
+    return sorted({p for r in RESOURCES.values() for f in r.fields for p in (f.path, f.dotted)})
 
 
 def _all_date_fields() -> list[str]:
@@ -322,7 +332,8 @@ def _arguments() -> Json:
     return {
         "type": "object",
         "description": "What to export, in the grammar of the collection parameters, against "
-        "the exported resource's rows.",
+        "the exported resource's rows and fields (GraphQL's `exportResources` lists each "
+        "enumerated field's values; another value is a 422 naming `arguments.filter`).",
         "properties": {"filter": text, "sort": text, "q": text},
     }
 
@@ -370,8 +381,9 @@ def _export_input() -> Json:
         },
         "fields": {
             "type": ["array", "null"],
-            "description": "Columns, nested with `/`; each must be a field of the resource. "
-            "Omitted: the resource's default fields.",
+            "description": "Columns, nested with `/` (or `.`, stored as `/`); each must be a "
+            "field of the resource, once (else a 422 listing its fields). Omitted: the "
+            "resource's default fields.",
             "uniqueItems": True,
             "items": {"type": "string", "enum": _all_field_paths()},
         },
