@@ -135,9 +135,9 @@ _KIND_NAMES = {
 }
 
 
-def _typed(value: str, field: QueryField, term: str) -> object:
+def _typed(value: str, field: QueryField, term: str, check_values: bool) -> object:
     """A filter value as the field's Python/database value (money in cents, folded text)."""
-    if field.allowed is not None and value not in field.allowed:
+    if check_values and field.allowed is not None and value not in field.allowed:
         raise QueryError("filter", field.allowed.unknown(value, field.name))
     try:
         match field.kind:
@@ -171,22 +171,22 @@ def lookup(name: str, fields: Mapping[str, QueryField]) -> QueryField | None:
     return fields.get(dotted_path(name))
 
 
-def _term_clause(term: _Term, field: QueryField) -> ColumnElement[bool]:
+def _term_clause(term: _Term, field: QueryField, check_values: bool) -> ColumnElement[bool]:
     column = _expr(field.column)
     target = folded(column) if field.kind is Kind.STRING else column
     exact: list[object] = []
     conditions: list[ColumnElement[bool]] = []
     for value in term.values:
         if isinstance(value, str):
-            exact.append(_typed(value, field, term.text))
+            exact.append(_typed(value, field, term.text, check_values))
             continue
         if field.kind is Kind.BOOLEAN:
             raise _filter_error(term.text, f'field "{field.name}" cannot be a range.')
         bounds: list[ColumnElement[bool]] = []
         if value.low is not None:
-            bounds.append(target >= _typed(value.low, field, term.text))
+            bounds.append(target >= _typed(value.low, field, term.text, check_values))
         if value.high is not None:
-            bounds.append(target <= _typed(value.high, field, term.text))
+            bounds.append(target <= _typed(value.high, field, term.text, check_values))
         conditions.append(and_(*bounds))
     if len(exact) == 1:
         conditions.insert(0, target == exact[0])
@@ -198,8 +198,13 @@ def _term_clause(term: _Term, field: QueryField) -> ColumnElement[bool]:
     return match
 
 
-def parse_filter(text: str | None, fields: Mapping[str, QueryField]) -> ColumnElement[bool] | None:
+def parse_filter(
+    text: str | None, fields: Mapping[str, QueryField], *, check_values: bool = True
+) -> ColumnElement[bool] | None:
     """`filter` as a WHERE condition, or None when empty.
+
+    `check_values=False` skips the enumerated-value check, for stored arguments only: they were
+    checked when accepted, and one stored before values were checked must still run.
 
     Terms are ANDed, a term's values ORed; `..` ranges are inclusive; text matches by fold.
     A negated term (`status:!failed`) excludes the values but keeps rows where the field is
@@ -210,7 +215,7 @@ def parse_filter(text: str | None, fields: Mapping[str, QueryField]) -> ColumnEl
         field = lookup(term.name, fields)
         if field is None:
             raise _filter_error(term.text, _unknown_field(term.name, fields))
-        clauses.append(_term_clause(term, field))
+        clauses.append(_term_clause(term, field, check_values))
     if not clauses:
         return None
     return clauses[0] if len(clauses) == 1 else and_(*clauses)

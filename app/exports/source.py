@@ -77,7 +77,9 @@ def build_source_query(
         columns.append(model.id.label("id"))  # type: ignore[attr-defined]
     stmt = select(*columns).where(model.organization_id == organization_id)  # type: ignore[attr-defined]
     vocabulary = query_fields(resource)
-    condition = parse_filter(arguments.get("filter"), vocabulary)
+    # Stored arguments: a value accepted before enumerated values were checked matches nothing
+    # (as it did) instead of failing every attempt of a recurring export.
+    condition = parse_filter(arguments.get("filter"), vocabulary, check_values=False)
     if condition is not None:
         stmt = stmt.where(condition)
     search = q_clause(

@@ -5,12 +5,15 @@ the REST tests; here only what is accepted and what each refusal says."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 
 from app.exports.currencies import CURRENCY_CODES
 from app.exports.fields import Allowed, choices_text, closest
 from app.exports.query import QueryError, QueryField, parse_filter, parse_sort
 from app.exports.resources import RESOURCES, export_query_fields, query_fields
+from app.exports.source import build_source_query
 from app.exports.status import Status
 
 
@@ -226,3 +229,20 @@ def test_long_lists_are_shortened_to_the_closest() -> None:
     )
     assert choices_text("x", many[:3]) == "field00, field01, field02"
     assert closest("COMPLETE", ["pending", "completed"]) == ["completed"]
+
+
+def test_stored_arguments_still_run_when_a_value_is_outside_the_set() -> None:
+    """An export stored before values were checked must not fail every attempt: the worker
+    builds its query without the check (the value then matches nothing, as it always did)."""
+    resource = RESOURCES["transactions"]
+    stmt = build_source_query(
+        resource=resource,
+        organization_id="acme",
+        fields=list(resource.fields),
+        arguments={"filter": "type:sael;status:!complete"},
+        date_range=None,
+        now=datetime(2026, 1, 1, tzinfo=UTC),
+    )
+    assert "WHERE" in str(stmt)
+    with pytest.raises(QueryError):  # what the API's own validation still refuses
+        parse_filter("type:sael", query_fields(resource))
