@@ -2,6 +2,9 @@
 
 Row i of each table depends only on (organization, i, anchor) and the sizes of the tables it
 refers to, so re-running tops a table up to the requested size instead of duplicating it.
+The anchor is the generation's "now": nothing has happened after it (only a subscription's
+next renewal lies ahead), an invoice's number carries the year it was issued in, and an
+invoice is `past-due` exactly when its due date has passed unpaid.
 """
 
 from __future__ import annotations
@@ -18,6 +21,8 @@ from app.models import Base, Customer, Invoice, InvoiceItem, Subscription, Trans
 
 CHUNK = 5000
 HISTORY_DAYS = 400
+INVOICE_TERMS = timedelta(days=30)
+"""Net 30: an invoice is due this long after it is issued."""
 
 FIRST = (
     "Ada",
@@ -90,8 +95,14 @@ def _rng(organization_id: str, table: str, chunk: int) -> random.Random:
     return random.Random(f"{organization_id}:{table}:{chunk}")
 
 
-def _time(rng: random.Random, anchor: datetime) -> datetime:
-    return anchor - timedelta(seconds=rng.randrange(HISTORY_DAYS * 86400))
+def _time(rng: random.Random, anchor: datetime, days: int = HISTORY_DAYS) -> datetime:
+    return anchor - timedelta(seconds=rng.randrange(days * 86400))
+
+
+def _later(rng: random.Random, start: datetime, most: timedelta, anchor: datetime) -> datetime:
+    """A moment up to `most` after `start`, but never after the anchor."""
+    span = min(most, anchor - start)
+    return start + timedelta(seconds=rng.randrange(max(int(span.total_seconds()), 0) + 1))
 
 
 def _customer(org: str, i: int, rng: random.Random, anchor: datetime) -> dict[str, Any]:
@@ -110,7 +121,7 @@ def _customer(org: str, i: int, rng: random.Random, anchor: datetime) -> dict[st
         "lifetime_revenue_currency": rng.choice(CURRENCIES),
         "is_edd_required": rng.random() < 0.05,
         "created_time": created,
-        "updated_time": created + timedelta(hours=rng.randrange(2000)),
+        "updated_time": _later(rng, created, timedelta(hours=2000), anchor),
     }
 
 
@@ -155,11 +166,13 @@ def _transaction(
         "description": rng.choice(
             (f"Order #{i}", f"Renewal of {rng.choice(PLANS)}", "Top-up", "=cmd|' /C calc'!A0", None)
         ),
-        "processed_time": created + timedelta(seconds=rng.randrange(1, 90))
+        # Clamped rather than drawn below the anchor: the same draws as ever, so the rows
+        # other tests pick by filter stay the rows they were (only the last hours move).
+        "processed_time": min(created + timedelta(seconds=rng.randrange(1, 90)), anchor)
         if status != "pending"
         else None,
         "created_time": created,
-        "updated_time": created + timedelta(minutes=rng.randrange(600)),
+        "updated_time": min(created + timedelta(minutes=rng.randrange(600)), anchor),
     }
 
 
@@ -171,6 +184,8 @@ def _subscription(
         ("active", "pending", "paused", "canceled", "churned", "abandoned"),
         weights=(60, 5, 5, 15, 10, 5),
     )[0]
+    ended = status in ("canceled", "churned")  # nothing left to renew
+    canceled = _later(rng, created, timedelta(days=200), anchor) if ended else None
     return {
         "organization_id": org,
         "id": f"sub_{i:09d}",
@@ -179,30 +194,35 @@ def _subscription(
         "status": status,
         "quantity": rng.randrange(1, 25),
         "billing_country": rng.choice(PLACES)[0],
-        "renewal_time": anchor + timedelta(days=rng.randrange(1, 365)),
-        "canceled_time": created + timedelta(days=rng.randrange(1, 200))
-        if status in ("canceled", "churned")
-        else None,
+        "renewal_time": anchor + timedelta(days=rng.randrange(1, 365)) if not ended else None,
+        "canceled_time": canceled,
         "created_time": created,
-        "updated_time": created + timedelta(days=rng.randrange(30)),
+        "updated_time": max(canceled or created, _later(rng, created, timedelta(days=30), anchor)),
     }
 
 
 def _invoice(
     org: str, i: int, rng: random.Random, anchor: datetime, customers: int
 ) -> dict[str, Any]:
-    created = _time(rng, anchor)
     subtotal = rng.randrange(500, 500_000)
     tax = subtotal * rng.choice((0, 5, 8, 20)) // 100
     status = rng.choices(
         ("paid", "unpaid", "partially-paid", "past-due", "draft", "voided", "abandoned"),
         weights=(65, 12, 5, 8, 4, 4, 2),
     )[0]
+    # Open invoices are recent (due within TERMS of the anchor), past-due ones older than that.
+    if status in ("unpaid", "partially-paid"):
+        created = _time(rng, anchor, INVOICE_TERMS.days)
+    elif status == "past-due":
+        created = _time(rng, anchor - INVOICE_TERMS - timedelta(days=3), HISTORY_DAYS - 33)
+    else:
+        created = _time(rng, anchor)
     amount = subtotal + tax
     due = {"paid": 0, "partially-paid": amount // 2, "voided": 0, "abandoned": 0}.get(
         status, amount
     )
-    issued = None if status == "draft" else created + timedelta(hours=rng.randrange(48))
+    issued = None if status == "draft" else _later(rng, created, timedelta(hours=48), anchor)
+    paid = _later(rng, issued, INVOICE_TERMS, anchor) if issued and status == "paid" else None
     return {
         "organization_id": org,
         "id": f"inv_{i:010d}",
@@ -210,7 +230,7 @@ def _invoice(
         "subscription_id": f"sub_{rng.randrange(max(customers, 1)):09d}"
         if rng.random() < 0.7
         else None,
-        "invoice_number": f"INV-{2024 + i % 3}-{i:07d}",
+        "invoice_number": f"INV-{(issued or created).year}-{i:07d}",
         "status": status,
         "currency": rng.choice(CURRENCIES),
         "subtotal_amount": subtotal,
@@ -218,12 +238,10 @@ def _invoice(
         "amount": amount,
         "amount_due": due,
         "issued_time": issued,
-        "due_time": issued + timedelta(days=30) if issued else None,
-        "paid_time": issued + timedelta(days=rng.randrange(1, 30))
-        if issued and status == "paid"
-        else None,
+        "due_time": issued + INVOICE_TERMS if issued else None,
+        "paid_time": paid,
         "created_time": created,
-        "updated_time": created + timedelta(days=rng.randrange(10)),
+        "updated_time": _later(rng, paid or issued or created, timedelta(days=10), anchor),
     }
 
 
@@ -246,7 +264,7 @@ def _invoice_item(
         "amount": (-1 if kind == "credit" else 1) * unit * quantity,
         "currency": rng.choice(CURRENCIES),
         "product_id": product,
-        "issued_time": created + timedelta(hours=1),
+        "issued_time": _later(rng, created, timedelta(hours=1), anchor),
         "created_time": created,
     }
 

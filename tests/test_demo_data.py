@@ -147,3 +147,54 @@ async def test_ten_thousand_transactions_quickly(harness: Harness) -> None:
     async with harness.session() as session:
         assert await session.scalar(select(func.count()).select_from(Transaction)) == 10_000
     assert elapsed < 15, f"10k transactions (and their invoices) took {elapsed:.1f}s"
+
+
+async def test_rows_are_coherent_for_finance(harness: Harness) -> None:
+    """Nothing happens after the anchor (the generation's now), an invoice number carries the
+    year it was issued in, and `past-due` means due and unpaid: due in the past, while open
+    invoices fall due after the anchor."""
+    await gen(harness, customers=200, transactions=3000)
+    async with harness.session() as session:
+        invoices = list(await session.scalars(select(Invoice)))
+        items = list(await session.scalars(select(InvoiceItem)))
+        txns = list(await session.scalars(select(Transaction)))
+        subs = list(await session.scalars(select(Subscription)))
+        customers = list(await session.scalars(select(Customer)))
+    statuses = {i.status for i in invoices}
+    assert {"paid", "unpaid", "past-due", "draft"} <= statuses
+    assert len({i.invoice_number[4:8] for i in invoices}) >= 2  # 400 days span two years
+    for inv in invoices:
+        issued = inv.issued_time or inv.created_time
+        assert inv.invoice_number.startswith(f"INV-{issued.year}-"), inv.invoice_number
+        assert (inv.issued_time is None) == (inv.status == "draft")
+        if inv.status == "past-due":
+            assert inv.due_time is not None
+            assert inv.due_time < ANCHOR
+        if inv.status in ("unpaid", "partially-paid"):
+            assert inv.due_time is not None
+            assert inv.due_time >= ANCHOR
+        if inv.issued_time is not None:
+            assert inv.due_time == inv.issued_time + demo_data.INVOICE_TERMS
+            assert inv.created_time <= inv.issued_time
+        assert (inv.paid_time is not None) == (inv.status == "paid")
+        if inv.paid_time is not None:
+            assert inv.issued_time is not None
+            assert inv.issued_time <= inv.paid_time
+        for moment in (inv.created_time, inv.updated_time, inv.issued_time, inv.paid_time):
+            assert moment is None or moment <= ANCHOR, inv.id
+        assert inv.created_time <= inv.updated_time
+    for item in items:
+        assert item.issued_time is not None
+        assert item.created_time <= item.issued_time <= ANCHOR
+    for t in txns:
+        assert t.created_time <= t.updated_time <= ANCHOR
+        assert t.processed_time is None or t.created_time <= t.processed_time <= ANCHOR
+    for s in subs:
+        assert s.created_time <= s.updated_time <= ANCHOR
+        ended = s.status in ("canceled", "churned")
+        assert (s.canceled_time is not None) == ended
+        assert s.canceled_time is None or s.created_time <= s.canceled_time <= ANCHOR
+        assert (s.renewal_time is None) == ended  # the one time ahead: the next renewal
+        assert s.renewal_time is None or s.renewal_time > ANCHOR
+    for c in customers:
+        assert c.created_time <= c.updated_time <= ANCHOR

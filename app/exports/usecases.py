@@ -4,7 +4,9 @@ Each takes plain values (the principal, the input, the core's collaborators: ses
 limits, clock), opens its own short units of work, commits or rolls back, and owns the file
 effects that follow a commit. REST and GraphQL translate a request into one call and the result
 or the domain error back. Checks run in the order spec §3 gives: 404, 429, 422 (body), 409.
-The rate counter has its own short transaction, so a refused write still counts.
+The body's checks are all in that 422's place, in the order 415 (not declared as JSON), 413,
+422 (app/rest/body.py): a body is read only after the write is counted. The rate counter has
+its own short transaction, so a refused write still counts.
 """
 
 from __future__ import annotations
