@@ -194,9 +194,8 @@ class WebhookSender:
         extensions = {"sni_hostname": parts.hostname} if parts.scheme == "https" else {}
         for n, address in enumerate(addresses):  # in the resolver's order, as a browser does
             bracketed = f"[{address}]" if ":" in address else address
-            pinned = urlunsplit(
-                parts._replace(netloc=f"{bracketed}:{parts.port}" if parts.port else bracketed)
-            )
+            netloc = f"{bracketed}:{parts.port}" if parts.port else bracketed
+            pinned = urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
             try:
                 response = await client.post(
                     pinned, content=body, headers=headers, extensions=extensions
