@@ -109,6 +109,8 @@ class DataExport(Base):
     email_notification: Mapped[list[str]] = mapped_column(JSON)
     fields: Mapped[list[str]] = mapped_column(JSON)
     recurring: Mapped[dict[str, Any] | None]
+    # `excel` (a UTF-8 byte-order mark before the CSV) or null for the plain RFC 4180 file.
+    csv_dialect: Mapped[str | None] = mapped_column(String(10))
     file_id: Mapped[str | None] = mapped_column(String(50))
     record_count: Mapped[int | None] = mapped_column(BigInteger)
     scheduled_time: Mapped[datetime]

@@ -69,6 +69,13 @@ def story_json(export: DataExport) -> Json:
     }
 
 
+def csv_dialect(export: DataExport) -> str | None:
+    """`rfc4180` or `excel` for a csv export (what its files are), null for other formats."""
+    if export.format != "csv":
+        return None
+    return export.csv_dialect or "rfc4180"
+
+
 def export_json(
     export: DataExport,
     linker: Linker,
@@ -95,6 +102,7 @@ def export_json(
         "failureReason": export.failure_reason,
         "_links": _links(linker.export_links(export)),
         "dateRange": dict(export.date_range) if export.date_range else None,
+        "csvDialect": csv_dialect(export),
         **story_json(export),
     }
     if expand:

@@ -88,6 +88,7 @@ def _request_values(spec: ExportSpec, now: datetime) -> dict[str, Any]:
         "email_notification": list(spec.email_notification),
         "fields": list(spec.fields),
         "recurring": dict(spec.recurring) if spec.recurring else None,
+        "csv_dialect": spec.csv_dialect,
         "scheduled_time": _scheduled_time(spec, now),
         "status": Status.PENDING,
         "updated_time": now,

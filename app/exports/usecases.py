@@ -345,6 +345,7 @@ def stored_body(row: DataExport) -> dict[str, Any]:
         "emailNotification": list(row.email_notification or []),
         "fields": list(row.fields or []),
         "recurring": dict(row.recurring) if row.recurring else None,
+        "csvDialect": row.csv_dialect,
     }
 
 
@@ -356,6 +357,8 @@ def merged_body(current: Mapping[str, Any], changes: Mapping[str, Any]) -> dict[
     client's choice, and they mean nothing for the new resource.
     """
     body = {**current, **changes}
+    if changes.get("format", "csv") != "csv" and "csvDialect" not in changes:
+        body.pop("csvDialect", None)  # a CSV dialect means nothing for the new format
     old, new = current.get("resource"), changes.get("resource")
     if new is None or new == old or old not in RESOURCES:
         return body

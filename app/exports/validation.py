@@ -19,6 +19,7 @@ from app.errors import FieldError, Invalid
 from app.exports.daterange import Bound, DatePhraseError, parse_date_phrase
 from app.exports.fields import choices_text, did_you_mean
 from app.exports.formats.base import FORMATS
+from app.exports.formats.csv_writer import CSV_DIALECTS, CsvDialect
 from app.exports.query import QueryError, parse_filter, parse_sort
 from app.exports.resources import RESOURCES, Resource, query_fields
 from app.exports.schedule import RuleError, check_rule
@@ -40,6 +41,7 @@ WRITABLE = (
     "emailNotification",
     "fields",
     "recurring",
+    "csvDialect",
 )
 # Text no database here can store: NUL (PostgreSQL) and unpaired surrogates (not UTF-8).
 _UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
@@ -78,6 +80,8 @@ class ExportSpec:
     email_notification: list[str] = field(default_factory=list)
     fields: list[str] = field(default_factory=list)
     recurring: dict[str, str] | None = None
+    csv_dialect: CsvDialect | None = None
+    """`excel` or None: the default `rfc4180` is stored as None, so older rows need nothing."""
 
 
 def _is_none(value: Any) -> bool:
@@ -130,6 +134,7 @@ def validate_export(
     emails = _validate_emails(body.get("emailNotification"), bad)
     fields_ = _validate_fields(body.get("fields"), resource, bad)
     recurring = _validate_recurring(body.get("recurring"), now, bad, stored_recurring)
+    csv_dialect = _validate_csv_dialect(body.get("csvDialect"), fmt, bad)
 
     if errors:
         raise Invalid(errors)
@@ -145,6 +150,7 @@ def validate_export(
         email_notification=emails,
         fields=fields_ or list(resource.default_fields),
         recurring=recurring,
+        csv_dialect=csv_dialect,
     )
 
 
@@ -232,6 +238,20 @@ def _validate_date_range(
     if not isinstance(date_field, str):
         return None
     return {"start": value.get("start", ""), "end": value.get("end", ""), "field": date_field}
+
+
+def _validate_csv_dialect(value: Any, fmt: Any, bad: Reporter) -> CsvDialect | None:
+    """A top-level member, not an `arguments` one: those select rows, this shapes the file."""
+    if value is None:
+        return None
+    if not isinstance(value, str) or value not in CSV_DIALECTS:
+        bad("csvDialect", f"Must be one of {', '.join(CSV_DIALECTS)}, or null.")
+        return None
+    if fmt != "csv":
+        if fmt in FORMATS:  # an unknown format is reported under `format` alone
+            bad("csvDialect", f"Only for format csv; omit it or send null with format {fmt}.")
+        return None
+    return "excel" if value == "excel" else None
 
 
 def _validate_emails(value: Any, bad: Reporter) -> list[str]:

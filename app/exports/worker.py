@@ -467,6 +467,7 @@ class Worker:
                 fields=fields,
                 resource=resource.name,
                 title=export.name,
+                csv_dialect="excel" if export.csv_dialect == "excel" else None,
                 about=describe_export(
                     resource,
                     name=export.name,

@@ -21,6 +21,15 @@ class ExportFormat(Enum):
     PDF = enum_value("pdf", description="A paginated table for people; capped in records.")
 
 
+@strawberry.enum(description="How a CSV file is written (REST `csvDialect`).")
+class CsvDialect(Enum):
+    RFC4180 = enum_value("rfc4180", description="Plain RFC 4180: UTF-8 without BOM, CRLF rows.")
+    EXCEL = enum_value(
+        "excel",
+        description="The same file after a UTF-8 byte-order mark, so Excel reads any script.",
+    )
+
+
 @strawberry.enum(description="The type of resource being exported.")
 class ExportResource(Enum):
     TRANSACTIONS = enum_value(

@@ -7,7 +7,7 @@ from typing import Any
 
 import strawberry
 
-from app.graphql.enums import ExportFormat, ExportResource
+from app.graphql.enums import CsvDialect, ExportFormat, ExportResource
 from app.graphql.scalars import DateTime
 from app.timefmt import isoz
 
@@ -21,8 +21,12 @@ class ExportArgumentsInput:
 
 @strawberry.input(description="Date range: absolute date-times or relative phrases.")
 class DateRangeInput:
-    start: str = strawberry.field(description="Inclusive start, e.g. `first day of last month`.")
-    end: str = strawberry.field(description="Exclusive end, e.g. `today`.")
+    start: str = strawberry.field(
+        description="Inclusive start, e.g. `first day of last month` or `last month` (its start)."
+    )
+    end: str = strawberry.field(
+        description="Exclusive end, e.g. `today` or `last month` (the first second after it)."
+    )
     field: str | None = strawberry.field(
         default=None, description="Date field to filter on; defaults per resource."
     )
@@ -53,6 +57,9 @@ class CreateDataExportInput:
         default=None, description="Fields to export; defaults per resource."
     )
     recurring: RecurringInput | None = strawberry.field(default=None, description="Schedule.")
+    csv_dialect: CsvDialect | None = strawberry.field(
+        default=None, description="CSV only: EXCEL for a file Excel opens right; null: RFC4180."
+    )
 
 
 @strawberry.input(
@@ -82,6 +89,10 @@ class UpdateDataExportInput:
     )
     recurring: RecurringInput | None = strawberry.field(
         default=strawberry.UNSET, description="Schedule; null makes the export one-off."
+    )
+    csv_dialect: CsvDialect | None = strawberry.field(
+        default=strawberry.UNSET,
+        description="CSV only; null restores RFC4180. Dropped when format leaves CSV.",
     )
 
 
@@ -120,6 +131,7 @@ def _members(source: Any) -> dict[str, Any]:
         "email_notification": ("emailNotification", lambda v: v),
         "fields": ("fields", lambda v: v),
         "recurring": ("recurring", _recurring),
+        "csv_dialect": ("csvDialect", lambda v: v.value if v is not None else None),
     }
     body: dict[str, Any] = {}
     for attr, (key, convert) in converters.items():

@@ -9,12 +9,14 @@ from typing import Annotated
 import strawberry
 from strawberry.types import Info
 
+from app.exports.representation import csv_dialect
 from app.exports.resources import Resource
 from app.exports.schedule import RuleError, upcoming
 from app.exports.status import Status
 from app.exports.story import tell
 from app.graphql.context import Context
 from app.graphql.enums import (
+    CsvDialect,
     ExportErrorCode,
     ExportFormat,
     ExportResource,
@@ -259,6 +261,11 @@ class DataExport:
         return _links(info.context.linker.export_links(self.row))
 
     date_range: DateRange | None = strawberry.field(description="The date range of exported rows.")
+
+    @strawberry.field(description="How a CSV export's files are written; null for other formats.")
+    def csv_dialect(self) -> CsvDialect | None:
+        dialect = csv_dialect(self.row)
+        return CsvDialect(dialect) if dialect else None
 
     @strawberry.field(description="Attempts in the current (or latest) run; a retry adds one.")
     def attempts(self) -> int:

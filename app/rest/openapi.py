@@ -27,7 +27,7 @@ from starlette.routing import BaseRoute, Route
 
 from app.auth import CHALLENGE
 from app.exports.expand import EXPANSIONS
-from app.exports.formats.csv_writer import CsvWriter
+from app.exports.formats.csv_writer import CSV_DIALECTS, CsvWriter
 from app.exports.formats.json_writer import JsonWriter
 from app.exports.formats.jsonapi import JsonApiWriter
 from app.exports.formats.pdf import PdfWriter
@@ -343,7 +343,9 @@ def _date_range() -> Json:
         "type": "object",
         "description": "An absolute date-time or a relative phrase (`first day of last month "
         "midnight`, `3 days ago`), evaluated in UTC when the export runs; `start` inclusive, "
-        "`end` exclusive. `field` defaults per resource.",
+        "`end` exclusive. A period (`last month`, `this year`, `2026-11`, `2026`) means its "
+        "first second in `start` and the first second after it in `end`; `start of …` and "
+        "`end of …` say which. `field` defaults per resource.",
         "required": ["start", "end"],
         "properties": {
             "start": {"type": "string", "example": "first day of last month midnight"},
@@ -364,6 +366,10 @@ def _recurring() -> Json:
             "start": DATE_TIME,
         },
     }
+
+
+def _csv_dialect(description: str) -> Json:
+    return {"enum": [*CSV_DIALECTS, None], "description": description}
 
 
 def _export_input() -> Json:
@@ -388,6 +394,11 @@ def _export_input() -> Json:
             "items": {"type": "string", "enum": _all_field_paths()},
         },
         "recurring": nullable(schema("Recurring")),
+        "csvDialect": _csv_dialect(
+            "Format csv only (another format with a value is a 422): `excel` writes a "
+            "UTF-8 byte-order mark first, so Excel on Windows reads every script right; "
+            "`rfc4180` or null, the plain file."
+        ),
     }
     assert tuple(writable) == WRITABLE, "the input schema must name exactly the writable members"
     ignored = {name: {"description": "Read-only: ignored."} for name in READ_ONLY}
@@ -425,6 +436,10 @@ def _export() -> Json:
         "dateRange": nullable(schema("DateRange")),
     }
     optional: Json = {
+        "csvDialect": _csv_dialect(
+            "How the files of a csv export are written (`rfc4180` by default, `excel` with a "
+            "UTF-8 byte-order mark); null for other formats."
+        ),
         "_embedded": {
             "type": "object",
             "description": "Present when `expand` asks for something; an expansion with "

@@ -30,7 +30,7 @@ JS_DIR = Path(__file__).parent / "js"
 SCRIPT = JS_DIR / "rebilly-sdk-check.mjs"
 ORGANIZATION = "sdk"
 #: Members the service adds after Rebilly's; the SDK knows nothing of them and must pass them on.
-EXTRA_MEMBERS = ("attempts", "lastError", "nextAttemptTime", "progress")
+EXTRA_MEMBERS = ("csvDialect", "attempts", "lastError", "nextAttemptTime", "progress")
 NODE_TIMEOUT_SECONDS = 45
 #: Checks of the script that the last two tests assert, each on its own.
 OWN_TESTS = ("update-read-back", "org-scoped-download")

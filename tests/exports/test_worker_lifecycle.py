@@ -74,8 +74,9 @@ async def test_export_walks_through_every_status_to_completed(
     assert done["failureReason"] is None
     assert done["fileId"]
     assert done["fileId"].startswith("file_")
-    assert list(done)[-6:] == [
+    assert list(done)[-7:] == [
         "dateRange",
+        "csvDialect",
         "attempts",
         "lastError",
         "nextAttemptTime",

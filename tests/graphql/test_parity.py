@@ -9,6 +9,7 @@ from urllib.parse import parse_qs, urlsplit, urlunsplit
 from app.demo import seed_demo
 from app.exports.worker import Worker
 from app.graphql.enums import (
+    CsvDialect,
     ExportErrorCode,
     ExportFormat,
     ExportResource,
@@ -29,6 +30,7 @@ EXPORT = f"""
   userId fileId recordCount scheduledTime createdTime updatedTime status failureReason
   {LINKS}
   dateRange {{ start end field }}
+  csvDialect
   attempts lastError {{ code message time }} nextAttemptTime
   progress {{ rowsWritten rowsTotal }}
   user {{ {USER} }}
@@ -68,6 +70,7 @@ def graphql_to_rest(node: dict[str, Any]) -> dict[str, Any]:
         "failureReason": FailureReason[reason].value if reason else None,
         "_links": node["links"],
         "dateRange": node["dateRange"],
+        "csvDialect": node["csvDialect"] and CsvDialect[node["csvDialect"]].value,
         "attempts": node["attempts"],
         "lastError": (
             {**node["lastError"], "code": ExportErrorCode[node["lastError"]["code"]].value}
@@ -137,6 +140,7 @@ async def _seed(harness: Harness, tenant: Tenant) -> None:
                 dateRange={"start": "2026-01-01T00:00:00Z", "end": "3 days ago midnight"},
                 arguments={"filter": "result:approved", "q": "x"},
                 emailNotification=["a@example.com", "B@Example.com"],
+                csvDialect="excel",
             ),
         ),
         (

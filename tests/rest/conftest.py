@@ -50,7 +50,9 @@ MEMBER_ORDER = [
     "failureReason",
     "_links",
     "dateRange",
-    # This service's additions after Rebilly's members (app/exports/story.py).
+    # This service's additions after Rebilly's members (app/exports/representation.py,
+    # app/exports/story.py).
+    "csvDialect",
     "attempts",
     "lastError",
     "nextAttemptTime",

@@ -213,7 +213,7 @@ def test_enumerations_come_from_the_code() -> None:
 def test_the_export_schema_is_open_and_knows_the_new_members() -> None:
     export = document()["components"]["schemas"]["DataExport"]
     assert "additionalProperties" not in export
-    for name in ("attempts", "lastError", "nextAttemptTime", "progress", "_embedded"):
+    for name in ("csvDialect", "attempts", "lastError", "nextAttemptTime", "progress", "_embedded"):
         assert name in export["properties"]
         assert name not in export["required"]
     check = validator("DataExport")

@@ -12,10 +12,13 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import ROUND_HALF_UP, Context, Decimal
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from app.exports.fields import Field, Kind
 from app.timefmt import isoz
+
+if TYPE_CHECKING:  # the format modules import this one
+    from app.exports.formats.csv_writer import CsvDialect
 
 Record = Mapping[str, object]
 """One exported row: field path (`billingAddress/country`) -> str | int | bool | Decimal |
@@ -77,10 +80,13 @@ def make_writer(
     resource: str,
     title: str,
     about: About | None = None,
+    csv_dialect: CsvDialect | None = None,
 ) -> FormatWriter:
     """Build a fresh (single-use, stateful) writer for one export file.
 
     `about` feeds the PDF's page header; without it the header names only `title`.
+    `csv_dialect` (`excel` or the default `rfc4180`) applies to csv only and is ignored
+    otherwise: validation refuses it with another format before a writer is ever made.
 
     Raises ValueError for an unknown format or an unusable field list, before any byte is
     written, so a bad request fails at once rather than half way through a file.
@@ -95,7 +101,7 @@ def make_writer(
     chosen = tuple(fields)
     _check_fields(chosen)
     if fmt == "csv":
-        return CsvWriter(chosen)
+        return CsvWriter(chosen, dialect=csv_dialect or "rfc4180")
     if fmt == "json":
         return JsonWriter(chosen)
     if fmt == "json-api":

@@ -1,5 +1,9 @@
 """CSV (RFC 4180): CRLF rows, minimal quoting, UTF-8 without BOM, a header row of field paths.
 
+The `excel` dialect is the same bytes after a UTF-8 byte-order mark: Excel on Windows reads a
+CSV without one in the machine's legacy code page, which mangles Cyrillic, Greek and CJK text;
+with it, it reads UTF-8. Rows already end in CRLF, which is what Excel wants.
+
 Named `csv_writer` so the package never shadows the stdlib `csv` module it relies on.
 """
 
@@ -8,9 +12,15 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Callable, Sequence
+from typing import Final, Literal
 
 from app.exports.fields import Field, Kind
 from app.exports.formats.base import Record, encode, text_formatter
+
+CsvDialect = Literal["rfc4180", "excel"]
+CSV_DIALECTS: Final[tuple[CsvDialect, ...]] = ("rfc4180", "excel")
+"""`rfc4180` (the default) is the plain file; `excel` starts it with a UTF-8 byte-order mark."""
+UTF8_BOM: Final = b"\xef\xbb\xbf"
 
 # What makes a spreadsheet read a cell as a formula (spec §7).
 _FORMULA_STARTS = frozenset(("=", "+", "-", "@", "\t", "\r"))
@@ -48,12 +58,15 @@ class CsvWriter:
     content_type = "text/csv; charset=utf-8"
     extension = "csv"
 
-    def __init__(self, fields: Sequence[Field]) -> None:
+    def __init__(self, fields: Sequence[Field], *, dialect: CsvDialect = "rfc4180") -> None:
+        if dialect not in CSV_DIALECTS:
+            raise ValueError(f"unknown CSV dialect {dialect!r}")
         self._fields = tuple(fields)
         self._columns = tuple((field.path, cell_formatter(field)) for field in self._fields)
+        self._preamble = UTF8_BOM if dialect == "excel" else b""
 
     def header(self) -> bytes:
-        return self._lines([[field.path for field in self._fields]])
+        return self._preamble + self._lines([[field.path for field in self._fields]])
 
     def rows(self, batch: Sequence[Record]) -> bytes:
         if not batch:
