@@ -85,3 +85,11 @@ class RateLimited(DomainError):
         self.limit = limit
         self.retry_at_epoch = retry_at_epoch
         self.retry_after_seconds = retry_after_seconds
+
+
+class TimedOut(DomainError):
+    """A request that reads the data itself (a preview) took longer than it is allowed."""
+
+    def __init__(self, message: str, seconds: float) -> None:
+        super().__init__(message)
+        self.seconds = seconds

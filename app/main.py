@@ -26,6 +26,7 @@ from app.rest.docs import routes as docs_routes
 from app.rest.health import routes as health_routes
 from app.rest.metrics import RequestMetrics
 from app.rest.openapi import routes as openapi_routes
+from app.rest.preview import routes as preview_routes
 from app.rest.problems import handle_domain_error, handle_http_exception, handle_unexpected
 from app.rest.routes import routes as rest_routes
 from app.rest.webhooks import routes as webhook_routes
@@ -125,6 +126,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             *docs_routes(),
             *graphql_routes(settings),
             *rest_routes(),
+            *preview_routes(),  # after `{id}`: its POST-less 405s and OPTIONS stay as they were
             *webhook_routes(),
         ],
         middleware=[Middleware(RequestMetrics), Middleware(SecurityHeaders)],

@@ -455,6 +455,13 @@ class Settings:
     export_pdf_max_records: int = variable(
         "EXPORT_PDF_MAX_RECORDS", 10_000, "cap for PDF exports", low=1
     )
+    preview_timeout_seconds: float = variable(
+        "PREVIEW_TIMEOUT_SECONDS",
+        5.0,
+        "how long an export preview may read (count and first rows) before it answers 504",
+        low=0.01,
+        high=3600,
+    )
     export_file_retention_days: int = variable(
         "EXPORT_FILE_RETENTION_DAYS",
         30,

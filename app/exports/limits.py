@@ -13,6 +13,8 @@ class Limits:
     max_pdf_records: int
     writes_per_window: int
     window_seconds: int
+    preview_seconds: float = 5.0
+    """How long a preview may take (PREVIEW_TIMEOUT_SECONDS)."""
 
     @classmethod
     def of(cls, settings: Settings) -> Limits:
@@ -21,6 +23,7 @@ class Limits:
             max_pdf_records=settings.export_pdf_max_records,
             writes_per_window=settings.rate_limit_writes,
             window_seconds=settings.rate_limit_window_seconds,
+            preview_seconds=settings.preview_timeout_seconds,
         )
 
     def records_for(self, fmt: str) -> int:

@@ -11,29 +11,53 @@ its own short transaction, so a refused write still counts.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+from functools import partial
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
-from sqlalchemy import and_, delete, func, select
+from sqlalchemy import and_, delete, func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.db import unit_of_work
-from app.errors import Conflict, FieldError, Forbidden, Invalid, NotFound
+from app.errors import (
+    Conflict,
+    FieldError,
+    Forbidden,
+    Invalid,
+    NotFound,
+    RecordLimitExceeded,
+    TimedOut,
+)
 from app.exports import ratelimit, service
 from app.exports.changes import ChangeFeed, Watch, announce
 from app.exports.expand import EXPANSIONS, Expansion
+from app.exports.fields import Kind
+from app.exports.formats import make_writer
+from app.exports.formats.base import Period, text_value
+from app.exports.formats.csv_writer import cell_formatter
 from app.exports.limits import Limits
 from app.exports.principal import Principal
 from app.exports.resources import RESOURCES
+from app.exports.schedule import first_run
 from app.exports.service import MAX_LIMIT as MAX_LIMIT  # the listing's bounds, re-exported
 from app.exports.service import ListQuery as ListQuery
 from app.exports.service import Page as Page
 from app.exports.signing import verify
-from app.exports.source import check_record_limit
+from app.exports.source import (
+    check_record_limit,
+    count_all,
+    count_bounded,
+    export_fields,
+    record_keys,
+    resolve_period,
+    source_query_for,
+    to_record,
+)
 from app.exports.storage import Storage
 from app.exports.validation import ExportSpec, validate_export
 from app.exports.webhooks import MAX_PER_ORGANIZATION as MAX_WEBHOOKS
@@ -41,6 +65,7 @@ from app.exports.webhooks import check_destination, new_salt, validate_webhook
 from app.exports.webhooks import signing_secret as webhook_secret
 from app.ids import new_id
 from app.models import DataExport, ExportFile, User, Webhook, WebhookDelivery, utcnow
+from app.timefmt import parse_iso_datetime
 
 T = TypeVar("T")
 Body = Mapping[str, Any] | Callable[[], Awaitable[Mapping[str, Any]]]
@@ -620,3 +645,99 @@ def _page_bounds(limit: int | None, offset: int | None) -> tuple[int, int]:
     if errors:
         raise Invalid(errors)
     return (100 if limit is None else limit), (offset or 0)
+
+
+# --- preview ----------------------------------------------------------------------------------
+
+PREVIEW_ROWS = 20
+"""The most rows a preview shows."""
+
+
+@dataclass(frozen=True)
+class Preview:
+    """What a run of the export would write, without storing anything."""
+
+    record_count: int
+    """Every record the run would write (at most the format's record limit: beyond it, 422)."""
+    run_time: datetime
+    """The moment the run counts as happening, at which relative dates are resolved."""
+    period: Period | None
+    """The date range as the run filters on it (start inclusive, end exclusive); None: all
+    time."""
+    columns: list[str]
+    """The chosen field paths, in file order (a CSV header, a PDF table's heading)."""
+    rows: list[list[str | None]]
+    """The first records (at most PREVIEW_ROWS), one text per column as the file holds it: a
+    CSV's cells exactly (formula-like text neutralised, "" for no value); for the other
+    formats the value's text (money with two decimals, ISO date-times), None for no value."""
+    sample: str | None
+    """The file's first bytes exactly (its header and these rows), the whole file when these
+    are all its records; None for pdf, which is not text."""
+    content_type: str
+
+
+async def preview_export(core: Core, *, principal: Principal, body: Body) -> Preview:
+    """A create's body checked exactly as a create checks it (422s and the record limit), then
+    counted and sampled the way the worker will read it; nothing is stored and no write is
+    counted. `write` permission: it shows source records, which only an export (a write)
+    would otherwise reveal. Bounded by `limits.preview_seconds` (TimedOut)."""
+    principal.require("write")
+    now = core.clock()
+    spec = validate_export(await _read(body), now=now)
+    # When the first run counts as happening (the worker's _occurrence for a new export).
+    run_at = first_run(parse_iso_datetime(spec.recurring["start"]), now) if spec.recurring else now
+    seconds = core.limits.preview_seconds
+    try:
+        async with asyncio.timeout(seconds):
+            return await _preview(core, principal, spec, run_at)
+    except TimeoutError:
+        raise TimedOut(
+            f"The preview took longer than {seconds:g} seconds; narrow dateRange or "
+            "arguments.filter, or create the export: its run is not bounded this way.",
+            seconds,
+        ) from None
+
+
+async def _preview(core: Core, principal: Principal, spec: ExportSpec, run_at: datetime) -> Preview:
+    resource = RESOURCES[spec.resource]
+    fields = export_fields(resource, spec.fields)
+    keys = record_keys(fields)
+    money = tuple(f.path for f in fields if f.kind is Kind.MONEY)
+    maximum = core.limits.records_for(spec.format)
+    statement = source_query_for(spec, principal.organization_id, run_at)
+    async with unit_of_work(core.sessions) as session:
+        if session.get_bind().dialect.name == "postgresql":  # the server gives up too, later
+            milliseconds = int(core.limits.preview_seconds * 1000) + 1000
+            await session.execute(text(f"SET LOCAL statement_timeout = {milliseconds}"))
+        matched = await count_bounded(session, statement, maximum)  # the worker's bound
+        if matched > maximum:  # the create's 422, with the exact count only it pays for
+            raise RecordLimitExceeded(await count_all(session, statement), maximum)
+        result = await session.execute(statement.limit(PREVIEW_ROWS))
+        records = [to_record(row, keys, money) for row in result]
+    writer = make_writer(  # as the worker's _plan makes it (the PDF header aside: no bytes)
+        spec.format,
+        fields=fields,
+        resource=resource.name,
+        title=spec.name,
+        csv_dialect=spec.csv_dialect,
+    )
+    sample: str | None = None
+    if spec.format != "pdf":
+        data = writer.header() + writer.rows(records)
+        if len(records) == matched:
+            data += writer.footer()
+        sample = data.decode("utf-8")
+    cells: list[Callable[[object], str | None]] = [
+        cell_formatter(f) if spec.format == "csv" else partial(text_value, field=f) for f in fields
+    ]
+    return Preview(
+        record_count=matched,
+        run_time=run_at,
+        period=resolve_period(resource, spec.date_range, run_at),  # as the query resolves it
+        columns=[f.path for f in fields],
+        rows=[
+            [cell(r.get(f.path)) for f, cell in zip(fields, cells, strict=True)] for r in records
+        ],
+        sample=sample,
+        content_type=writer.content_type,
+    )

@@ -108,3 +108,4 @@ class ErrorCode(Enum):
     RECORD_LIMIT_EXCEEDED = enum_value(
         "record-limit-exceeded", description="More rows match than one export may hold."
     )
+    TIMEOUT = enum_value("timeout", description="It took longer than it is allowed to.")

@@ -16,6 +16,7 @@ from app.exports.usecases import MAX_LIMIT, ListQuery, Page
 from app.graphql.context import Context
 from app.graphql.enums import ExportResource
 from app.graphql.ids import check_id
+from app.graphql.preview import PreviewQueries
 from app.graphql.types import (
     DataExport,
     DataExportConnection,
@@ -68,7 +69,7 @@ async def _list(
 
 
 @strawberry.type(description="Read data exports, users, webhooks and the exportable resources.")
-class Query(WebhookQueries):
+class Query(WebhookQueries, PreviewQueries):
     @strawberry.field(description="One data export by id; null when it does not exist.")
     async def data_export(self, info: Info[Context, None], id: ExportIdArg) -> DataExport | None:
         principal = await info.context.require("read")

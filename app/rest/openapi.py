@@ -411,6 +411,68 @@ def _export_input() -> Json:
     }
 
 
+def _preview() -> Json:
+    text_or_null = {"type": ["string", "null"]}
+    return {
+        "type": "object",
+        "required": [
+            "recordCount",
+            "runTime",
+            "period",
+            "columns",
+            "rows",
+            "contentType",
+            "sample",
+        ],
+        "properties": {
+            "recordCount": {
+                "type": "integer",
+                "minimum": 0,
+                "description": "Records the run would write (at most the record limit).",
+            },
+            "runTime": {
+                **DATE_TIME,
+                "description": "When the run counts as happening: now, or "
+                "a recurring export's first occurrence; relative dates resolve here.",
+            },
+            "period": {
+                "oneOf": [
+                    {
+                        "type": "object",
+                        "required": ["start", "end", "field"],
+                        "properties": {
+                            "start": DATE_TIME,
+                            "end": DATE_TIME,
+                            "field": {"type": "string"},
+                        },
+                    },
+                    {"type": "null"},
+                ],
+                "description": "The date range resolved (start inclusive, end exclusive); "
+                "`null` without one (all time).",
+            },
+            "columns": {
+                "type": "array",
+                "items": {"type": "string"},
+                "description": "The field paths, in file order.",
+            },
+            "rows": {
+                "type": "array",
+                "maxItems": 20,
+                "items": {"type": "array", "items": text_or_null},
+                "description": "The first records, one text per column as every format renders "
+                "it (money with two decimals, ISO date-times); `null` for no value.",
+            },
+            "contentType": {"type": "string"},
+            "sample": {
+                **text_or_null,
+                "description": "The file's first bytes exactly (the whole file when `rows` "
+                "holds every record); `null` for pdf.",
+            },
+        },
+    }
+
+
 def _export() -> Json:
     """What the API answers: spec §1's members, in its order. Open to new members."""
     members: Json = {
@@ -614,6 +676,7 @@ def _schemas() -> Json:
         "Recurring": _recurring(),
         "DataExportInput": _export_input(),
         "DataExport": _export(),
+        "DataExportPreview": _preview(),
         "LastError": {
             "type": "object",
             "required": ["code", "message", "time"],
@@ -806,10 +869,47 @@ def _export_paths(prefix: str) -> Paths:
     }
 
 
+def _preview_path(prefix: str, create: Json) -> Paths:
+    """The create's body and refusals (but its 429: no write is counted), and a 504."""
+    suffix = _prefix_name(prefix)
+    via = f" via {prefix}" if suffix else ""
+    scoped = _path_params(prefix)
+    refused = {s: r for s, r in create["responses"].items() if s.startswith("4") and s != "429"}
+    return {
+        f"{prefix}/preview": {
+            "post": operation(
+                f"previewDataExport{suffix}",
+                f"Preview a data export{via}",
+                tag="Data exports" if not suffix else "Data exports at other prefixes",
+                description="The body of a create, validated the same way (422s, the record "
+                "limit), answered with what its first run would write: the record count, the "
+                "resolved period, the columns and the first rows. Nothing is stored and no "
+                "write is counted (no rate-limit headers); needs `write`. Only POST: "
+                "`GET /data-exports/preview` is the export whose id is `preview`.",
+                parameters=scoped,
+                body=create["requestBody"],
+                responses={
+                    "200": json_response(
+                        "What the export would write.", schema("DataExportPreview")
+                    ),
+                    **refused,
+                    "504": problem_response(
+                        504,
+                        "The preview took longer than `PREVIEW_TIMEOUT_SECONDS`: narrow it, "
+                        "or create the export (a run is not bounded this way). "
+                        "`timeoutSeconds` is the bound.",
+                    ),
+                },
+            ),
+        },
+    }
+
+
 def data_export_paths() -> Paths:
     paths: Paths = {}
     for prefix in PREFIXES:
         paths |= _export_paths(prefix)
+        paths |= _preview_path(prefix, paths[prefix]["post"])
     return paths
 
 

@@ -20,6 +20,7 @@ from app.errors import (
     NotFound,
     RateLimited,
     RecordLimitExceeded,
+    TimedOut,
     Unauthorized,
 )
 from app.requestid import REQUEST_ID
@@ -41,6 +42,7 @@ _TITLES = {
     422: ("validation-error", "Invalid Data"),
     429: ("too-many-requests", "Too Many Requests"),
     500: ("internal-error", "Internal Server Error"),
+    504: ("timeout", "Gateway Timeout"),
 }
 
 
@@ -93,6 +95,8 @@ def from_domain(error: DomainError) -> JSONResponse:
                 "Retry-After": str(error.retry_after_seconds),
             },
         )
+    if isinstance(error, TimedOut):
+        return problem(504, error.message, timeoutSeconds=error.seconds)
     if isinstance(error, Unauthorized):
         return problem(401, error.message, headers={"WWW-Authenticate": CHALLENGE})
     status = {Forbidden: 403, NotFound: 404, Conflict: 409}.get(type(error), 400)
