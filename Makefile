@@ -105,6 +105,10 @@ bench-graphql: $(STAMP) ide
 bench-export: $(STAMP)
 	$(BIN)/python bench/export.py
 
+.PHONY: bench-preview
+bench-preview: $(STAMP)
+	$(BIN)/python bench/preview.py
+
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache app/graphql/ide/static app/graphql/ide/frontend/node_modules \
 		app/rest/docs/static app/rest/docs/frontend/node_modules
