@@ -227,7 +227,7 @@ async def test_a_failed_export_names_itself_its_attempt_and_its_cause(
         assert await worker.run_one("w1") is True
     [record] = [r for r in caplog.records if r.name == "app.worker"]
     assert record.getMessage() == (
-        f"export {body['id']} failed on attempt 1 of 3: ConnectionError: "
+        f"export {body['id']} failed on attempt 1 of 3: database-unavailable: ConnectionError: "
         "cannot reach postgresql://app:***@db.internal/exports"
     )
     assert record.exc_info is not None  # the traceback is kept

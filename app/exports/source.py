@@ -117,10 +117,15 @@ def _matching(stmt: Select[Any]) -> Select[Any]:
     return stmt.with_only_columns(literal_column("1"), maintain_column_froms=True).order_by(None)
 
 
-async def count_bounded(session: AsyncSession, stmt: Select[Any], bound: int) -> int:
-    """Count matching rows, stopping after `bound` + 1 so a huge table costs bounded time."""
+def bounded_count(stmt: Select[Any], bound: int) -> Select[Any]:
+    """The count of matching rows, stopping after `bound` + 1 so a huge table costs bounded
+    time (and reading only what the filter needs)."""
     limited = _matching(stmt).limit(bound + 1).subquery()
-    return await session.scalar(select(func.count()).select_from(limited)) or 0
+    return select(func.count()).select_from(limited)
+
+
+async def count_bounded(session: AsyncSession, stmt: Select[Any], bound: int) -> int:
+    return await session.scalar(bounded_count(stmt, bound)) or 0
 
 
 async def count_all(session: AsyncSession, stmt: Select[Any]) -> int:

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, delete, func, insert, select, update
+from sqlalchemy import Select, delete, insert, select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -34,6 +34,7 @@ from app.exports.notify import Mailer, queue_emails
 from app.exports.resources import RESOURCES
 from app.exports.schedule import latest_missed, next_run_after
 from app.exports.source import (
+    bounded_count,
     build_source_query,
     describe_export,
     export_fields,
@@ -74,10 +75,10 @@ def error_code(exc: BaseException) -> ErrorCode:
     """The stable code of an attempt's failure: what was being done when it failed."""
     if isinstance(exc, Failed):
         return exc.code
-    if isinstance(exc, OSError):
-        return ErrorCode.STORAGE_UNAVAILABLE
-    if isinstance(exc, SQLAlchemyError):
+    if isinstance(exc, SQLAlchemyError | ConnectionError):  # the network to the database
         return ErrorCode.DATABASE_UNAVAILABLE
+    if isinstance(exc, OSError):  # files: the stream, the temp file, the rename
+        return ErrorCode.STORAGE_UNAVAILABLE
     return ErrorCode.INTERNAL_ERROR
 
 
@@ -288,7 +289,8 @@ class Worker:
         try:
             run_at = await self._occurrence(export)
             plan = self._plan(export, run_at)
-            progress.counting = _count(plan)
+            # Counted beside the stream, stopping one past the limit (beyond it the run fails).
+            progress.counting = bounded_count(plan.statement, plan.maximum)
             file_id, key = await self._reserve(claim, plan.writer.extension)
             produced = await self._produce(plan, key, renewer, progress)
             await self._publish(export, claim, run_at, file_id, produced)
@@ -712,12 +714,6 @@ def _last_error(error: ErrorCode | None, now: datetime) -> dict[str, Any]:
     if error is None:
         return {}
     return {"last_error_code": error, "last_error_message": error.message, "last_error_time": now}
-
-
-def _count(plan: Plan) -> Select[Any]:
-    """Count what a run will read, stopping one past its limit (a run beyond it fails anyway)."""
-    bounded = plan.statement.order_by(None).limit(plan.maximum + 1).subquery()
-    return select(func.count()).select_from(bounded)
 
 
 def _slug(name: str) -> str:
