@@ -138,6 +138,8 @@ def _print_welcome(settings: Settings, host: str, port: int) -> None:
         f"  GraphiQL:  {base}/graphql\n"
         f"  GraphQL:   {base}/graphql (POST)\n"
         f"  REST:      {base}/data-exports\n"
+        f"  API docs:  {base}/docs ({base}/openapi.json)\n"
+        f"  Health:    {base}/health/ready\n"
         f"  Database:  {preflight.describe_database(settings.database_url)}\n"
         f"  State:     {settings.var_dir}\n"
         f"  Worker:    {settings.worker_mode}\n"
