@@ -333,12 +333,19 @@ async def update_export(
 
 
 async def delete_export(
-    core: Core, *, principal: Principal, export_id: str, counted: OnCounted | None = None
+    core: Core,
+    *,
+    principal: Principal,
+    export_id: str,
+    counted: OnCounted | None = None,
+    deleted: Callable[[DataExport], None] | None = None,
 ) -> ratelimit.RateState:
     """Delete the export and its files: rows first, in one transaction that no worker can slip
-    a file into; the files after the commit (a crash in between leaves them to the sweeper)."""
+    a file into; the files after the commit (a crash in between leaves them to the sweeper).
+    `deleted` gets the row as last read, once the deletion is committed (GraphQL answers it, so
+    a client cache can evict the object)."""
     principal.require("write")
-    if await _find(core, principal, export_id) is None:
+    if (last := await _find(core, principal, export_id)) is None:
         raise NotFound(f"Data export {export_id!r} was not found.")
     rate = await _count_write(core, principal, counted)
     keys: list[str] = []
@@ -353,6 +360,8 @@ async def delete_export(
     finally:
         for key in keys:
             core.storage.delete(key)
+    if deleted is not None:
+        deleted(last)
     return rate
 
 
@@ -578,9 +587,15 @@ async def update_webhook(
 
 
 async def delete_webhook(
-    core: Core, *, principal: Principal, webhook_id: str, counted: OnCounted | None = None
+    core: Core,
+    *,
+    principal: Principal,
+    webhook_id: str,
+    counted: OnCounted | None = None,
+    deleted: Callable[[Webhook], None] | None = None,
 ) -> ratelimit.RateState:
-    """The endpoint and its deliveries (their log too): nothing more is sent to it."""
+    """The endpoint and its deliveries (their log too): nothing more is sent to it. `deleted`
+    gets the row's last state once the deletion is committed."""
     principal.require("write")
     await get_webhook(core, principal=principal, webhook_id=webhook_id)
     rate = await _count_write(core, principal, counted)
@@ -594,6 +609,8 @@ async def delete_webhook(
         )
         await session.delete(webhook)
         await session.commit()
+    if deleted is not None:
+        deleted(webhook)
     return rate
 
 

@@ -37,9 +37,15 @@ DataExportResult = Annotated[
 ]
 
 
-@strawberry.type(description="The export was deleted, with its files.")
+@strawberry.type(
+    description="The export was deleted, with its files. Select `dataExport { id }` (its "
+    "`__typename` is DataExport) to evict `DataExport:<id>` from a normalized client cache."
+)
 class DeletedDataExport:
     id: strawberry.ID = strawberry.field(description="The deleted export's id.")
+    data_export: DataExport = strawberry.field(
+        description="The deleted export as last read before the deletion; its file is gone."
+    )
 
 
 DeleteDataExportResult = Annotated[
@@ -100,9 +106,13 @@ class Mutation(WebhookMutations):
         context = info.context
 
         async def remove(principal: Principal) -> DeletedDataExport:
+            last: list[DataExport] = []
             await usecases.delete_export(
-                context.core, principal=principal, export_id=check_id(str(id))
+                context.core,
+                principal=principal,
+                export_id=check_id(str(id)),
+                deleted=lambda row: last.append(DataExport.of(row)),
             )
-            return DeletedDataExport(id=id)
+            return DeletedDataExport(id=id, data_export=last[0])
 
         return await write(context, remove)

@@ -221,9 +221,15 @@ WebhookResult = Annotated[
 ]
 
 
-@strawberry.type(description="The webhook was deleted, with its delivery log.")
+@strawberry.type(
+    description="The webhook was deleted, with its delivery log. Select `webhook { id }` (its "
+    "`__typename` is Webhook) to evict `Webhook:<id>` from a normalized client cache."
+)
 class DeletedWebhook:
     id: strawberry.ID = strawberry.field(description="The deleted webhook's id.")
+    webhook: Webhook = strawberry.field(
+        description="The deleted webhook as last read before the deletion; its log is gone."
+    )
 
 
 DeleteWebhookResult = Annotated[
@@ -300,9 +306,13 @@ class WebhookMutations:
         self, info: Info[Context, None], id: WebhookIdArg
     ) -> DeleteWebhookResult:
         async def remove(principal: Principal) -> DeletedWebhook:
+            last: list[Webhook] = []
             await usecases.delete_webhook(
-                info.context.core, principal=principal, webhook_id=check_id(str(id))
+                info.context.core,
+                principal=principal,
+                webhook_id=check_id(str(id)),
+                deleted=lambda row: last.append(Webhook.of(row)),
             )
-            return DeletedWebhook(id=id)
+            return DeletedWebhook(id=id, webhook=last[0])
 
         return await write(info.context, remove)

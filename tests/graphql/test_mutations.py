@@ -362,6 +362,31 @@ async def test_delete_then_not_found(harness: Harness, tenant: Tenant) -> None:
     assert again["code"] == "NOT_FOUND"
 
 
+async def test_delete_answers_the_deleted_export_for_cache_eviction(
+    harness: Harness, tenant: Tenant
+) -> None:
+    """`DeletedDataExport.dataExport` is the object itself, as last read: `__typename`
+    DataExport and its id (what Apollo's `cache.identify` and urql's `invalidate` key on),
+    and the fields the client holds; the old `... on DeletedDataExport { id }` still works."""
+    node = await create(harness, tenant, name="Evict me", resource="CUSTOMERS", format="CSV")
+    before = (await data(harness.client, GET, tenant.headers, {"id": node["id"]}))["dataExport"]
+    query = (
+        "mutation($id: ID!) { deleteDataExport(id: $id) { __typename ... on DeletedDataExport "
+        f"{{ id dataExport {{ __typename {EXPORT_FIELDS} updatedTime }} }} }} }}"
+    )
+    deleted = (await data(harness.client, query, tenant.headers, {"id": node["id"]}))[
+        "deleteDataExport"
+    ]
+    assert deleted == {
+        "__typename": "DeletedDataExport",
+        "id": node["id"],
+        "dataExport": {"__typename": "DataExport", **before},
+    }
+    assert await count_exports(harness) == 0
+    found = await data(harness.client, GET, tenant.headers, {"id": node["id"]})
+    assert found == {"dataExport": None}
+
+
 async def _storage_key(harness: Harness, file_id: str) -> str:
     from app.models import ExportFile
 

@@ -233,3 +233,28 @@ async def test_graphql_registers_lists_changes_and_deletes(
         harness, tenant.headers, "query($id: ID!) { webhook(id: $id) { id } }", id=webhook["id"]
     )
     assert gone == {"webhook": None}
+
+
+async def test_graphql_delete_answers_the_webhook_for_cache_eviction(
+    harness: Harness, tenant: Tenant
+) -> None:
+    """`DeletedWebhook.webhook` is the deleted object itself (`__typename` Webhook, its id and
+    last state), which a normalized cache keys as `Webhook:<id>` and can evict."""
+    created = await graphql(harness, tenant.headers, GRAPHQL_CREATE, input={"url": PUBLIC})
+    webhook = created["createWebhook"]["webhook"]
+    deleted = await graphql(
+        harness,
+        tenant.headers,
+        """mutation($id: ID!) { deleteWebhook(id: $id) { __typename
+             ... on DeletedWebhook { id webhook { __typename id url eventsFilter status } } } }""",
+        id=webhook["id"],
+    )
+    assert deleted["deleteWebhook"] == {
+        "__typename": "DeletedWebhook",
+        "id": webhook["id"],
+        "webhook": {"__typename": "Webhook", **webhook},
+    }
+    gone = await graphql(
+        harness, tenant.headers, "query($id: ID!) { webhook(id: $id) { id } }", id=webhook["id"]
+    )
+    assert gone == {"webhook": None}
