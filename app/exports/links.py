@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from app.exports.signing import signed_path
+from app.exports.signing import signed_path, stable_window
 from app.models import DataExport, ExportFile, User
 
 DEFAULT_BASE_URL = "http://127.0.0.1:8000"
@@ -38,9 +38,12 @@ class Linker:
     def download(self, file_id: str) -> str:
         return f"{self.base_url}/files/{file_id}/download"
 
-    def signed(self, file_id: str, ttl_seconds: int | None = None) -> str:
+    def signed(self, file_id: str, ttl_seconds: int | None = None, *, stable: bool = True) -> str:
+        """Stable (the default, for API answers that clients cache): the expiry snaps to a
+        window of a quarter of the TTL, see `signing.stable_window`; otherwise exactly TTL."""
         ttl = self.signed_link_ttl_seconds if ttl_seconds is None else ttl_seconds
-        return self.base_url + signed_path(self.signing_secret, file_id, ttl)
+        window = stable_window(ttl) if stable else 1
+        return self.base_url + signed_path(self.signing_secret, file_id, ttl, window=window)
 
     def export_links(self, export: DataExport) -> list[tuple[str, str]]:
         links = [("self", self.export(export.id)), ("user", self.user(export.user_id))]

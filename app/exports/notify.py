@@ -159,7 +159,8 @@ class Mailer:
             log.warning("could not record the email error of export %s", row.export_id)
 
     def _compose(self, row: EmailOutbox) -> EmailMessage:
-        link = self.linker.signed(row.file_id, self.settings.email_link_ttl_seconds)
+        # Exact: an email is sent once, so it gets its whole TTL, as its text promises.
+        link = self.linker.signed(row.file_id, self.settings.email_link_ttl_seconds, stable=False)
         message = EmailMessage()
         message["From"] = self.settings.smtp_sender
         message["To"] = row.recipient

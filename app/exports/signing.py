@@ -2,6 +2,9 @@
 
 Verification compares the exact signature text in constant time (no decoding, no case folding)
 and answers one thing only: valid or not, so a tampered link learns nothing.
+
+Links shown in API answers snap their expiry to a window (`stable_window`), so refetching the
+same file within one window returns the same string and a client cache sees no change.
 """
 
 from __future__ import annotations
@@ -20,8 +23,25 @@ def _signature(secret: str, file_id: str, expires: int) -> str:
     return hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()
 
 
-def signed_path(secret: str, file_id: str, ttl_seconds: int, *, now: float | None = None) -> str:
-    expires = int(now if now is not None else time.time()) + ttl_seconds
+def stable_window(ttl_seconds: int) -> int:
+    """A quarter of the TTL (at least one second): a stable link still has at least three
+    quarters of its TTL left whenever it is handed out."""
+    return max(1, ttl_seconds // 4)
+
+
+def signed_path(
+    secret: str,
+    file_id: str,
+    ttl_seconds: int,
+    *,
+    now: float | None = None,
+    window: int = 1,
+) -> str:
+    """The path of a link that expires at the last multiple of `window` seconds (Unix time) at
+    or before now + TTL: it stays the same string for up to `window` seconds and, when issued,
+    has more than TTL - window and at most TTL seconds left. `window=1` is the exact TTL."""
+    deadline = int(now if now is not None else time.time()) + ttl_seconds
+    expires = deadline - deadline % max(1, window)
     query = urlencode({"expires": expires, "signature": _signature(secret, file_id, expires)})
     return f"/files/{file_id}/signed?{query}"
 

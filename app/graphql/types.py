@@ -125,8 +125,10 @@ class ExportFile:
         return _links(info.context.linker.file_links(self.row))
 
     @strawberry.field(
-        description="A fresh signed download URL that works without credentials until it "
-        f"expires; ttlSeconds between {MIN_LINK_TTL} and {MAX_LINK_TTL}."
+        description="A signed download URL that works without credentials until it expires; "
+        f"ttlSeconds between {MIN_LINK_TTL} and {MAX_LINK_TTL}. Stable: its expiry snaps to a "
+        "window of a quarter of ttlSeconds, so refetches within a window return the same URL, "
+        "which still has more than three quarters of ttlSeconds left."
     )
     def download_url(
         self,

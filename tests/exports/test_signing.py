@@ -8,7 +8,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from app.exports.signing import signed_path, verify
+from app.exports.signing import signed_path, stable_window, verify
 
 SECRET = "a-signing-secret"
 NOW = 1_800_000_000.0
@@ -87,3 +87,36 @@ def test_missing_parts_and_other_secrets_are_rejected() -> None:
     assert not verify(SECRET, "file_1", expires, None, now=NOW)
     assert not verify("another-secret", "file_1", expires, signature, now=NOW)
     assert verify(SECRET, "file_1", expires, signature, now=NOW)
+
+
+def test_a_window_snaps_the_expiry_so_refetches_get_the_same_link() -> None:
+    """Within one window the link is the same string; it changes at the boundary; and whenever
+    it is issued it has more than TTL - window and at most TTL seconds left."""
+    start = NOW - NOW % 900  # a window boundary for TTL 3600 (window 900)
+    first = signed_path(SECRET, "file_1", 3600, now=start, window=900)
+    for later in (1, 450, 899):
+        assert signed_path(SECRET, "file_1", 3600, now=start + later, window=900) == first
+    assert signed_path(SECRET, "file_1", 3600, now=start + 900, window=900) != first
+    for offset in range(0, 1800, 37):
+        issued = start + offset
+        _, expires, signature = parts(signed_path(SECRET, "file_1", 3600, now=issued, window=900))
+        assert int(expires) % 900 == 0
+        assert 3600 - 900 < int(expires) - issued <= 3600
+        assert verify(SECRET, "file_1", expires, signature, now=issued + 2700)
+        assert not verify(SECRET, "file_1", expires, signature, now=issued + 3600 + 1)
+
+
+def test_the_stable_window_is_a_quarter_of_the_ttl() -> None:
+    assert [stable_window(t) for t in (1, 3, 4, 60, 3600, 7 * 24 * 3600)] == [
+        1,
+        1,
+        1,
+        15,
+        900,
+        42 * 3600,
+    ]
+
+
+def test_window_one_is_the_exact_ttl() -> None:
+    _, expires, _ = parts(signed_path(SECRET, "file_1", 3600, now=NOW + 7))
+    assert int(expires) == int(NOW) + 7 + 3600

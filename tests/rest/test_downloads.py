@@ -4,14 +4,17 @@ they were issued with."""
 
 from __future__ import annotations
 
+import time
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import pytest
 
+from app.exports.signing import stable_window
 from app.rest.files import RangeNotSatisfiable, byte_ranges, content_disposition
 from tests.conftest import Harness, Tenant
 from tests.exports.conftest import completed_export, links, local, published
+from tests.graphql.conftest import data
 from tests.rest.conftest import assert_problem, invalid_fields
 
 
@@ -242,6 +245,32 @@ async def test_an_encoded_slash_in_a_file_id(
         f"/files/a%2Fb/signed?expires={expires}&signature={signature}"
     )
     assert_problem(signed, 403)
+
+
+async def test_refetches_within_a_window_return_the_same_signed_link(
+    harness: Harness, tenant: Tenant, done: dict[str, Any]
+) -> None:
+    """REST `_links`, GraphQL `links` and `downloadUrl` hand out one string per window, so a
+    client cache is not rewritten by a refetch; the link still has most of its TTL left."""
+    ttl = harness.settings.signed_link_ttl_seconds
+    window = stable_window(ttl)
+    query = "query($id: ID!) { dataExport(id: $id) { links { rel href } file { downloadUrl } } }"
+    before = time.time()
+    hrefs = []
+    for _ in range(2):
+        rest = await harness.client.get(f"/data-exports/{done['id']}", headers=tenant.headers)
+        hrefs.append(links(rest.json())["signedLink"])
+        node = (await data(harness.client, query, tenant.headers, {"id": done["id"]}))["dataExport"]
+        hrefs += [link["href"] for link in node["links"] if link["rel"] == "signedLink"]
+        hrefs.append(node["file"]["downloadUrl"])
+    after = time.time()
+    if (int(before) + ttl) // window == (int(after) + ttl) // window:  # not across a boundary
+        assert len(set(hrefs)) == 1, hrefs
+    for href in hrefs:
+        expires = int(parse_qs(urlsplit(href).query)["expires"][0])
+        assert expires % window == 0
+        assert before + ttl - window - 1 < expires <= after + ttl
+        assert (await harness.client.get(local(href))).status_code == 200
 
 
 async def test_a_file_gone_from_storage_is_a_problem_not_a_500(
