@@ -1,7 +1,9 @@
 """The `/graphql` endpoint: Strawberry's ASGI view, credentials from headers or `connection_init`,
-a per-operation timeout (HTTP and WebSocket), a request body limit, and JSON error bodies for
-everything the transport rejects. Each resolver's use case opens its own short database
-session, so neither a request nor a WebSocket holds one between operations."""
+a per-operation timeout (HTTP and WebSocket), a request body limit, JSON error bodies for
+everything the transport rejects, and the GraphQL-over-HTTP spec's media types (negotiation.py):
+under `application/graphql-response+json` a request error has no `data` and a 4xx status.
+Each resolver's use case opens its own short database session, so neither a request nor a
+WebSocket holds one between operations."""
 
 from __future__ import annotations
 
@@ -29,6 +31,7 @@ from app.errors import DomainError
 from app.exports.links import Linker, base_url
 from app.graphql.context import Context
 from app.graphql.ide import ide_routes, with_ide
+from app.graphql.negotiation import GRAPHQL_RESPONSE_JSON, OFFERED, negotiate
 from app.graphql.schema import build_schema
 from app.graphql.websocket import BoundedCloseAdapter, TimedTransportWSHandler, is_subscription
 from app.settings import MAX_BODY_BYTES, Settings
@@ -37,10 +40,38 @@ NO_QUERY = "No GraphQL query in the request: send `query`."
 SUBSCRIPTIONS_OVER_HTTP = "Subscriptions are served over WebSocket (graphql-transport-ws) only."
 TOO_LARGE = "The request body is larger than 1 MiB."
 NOT_AN_OPERATION = "The request body must be a JSON object with `query`."
+NOT_ACCEPTABLE = f"Send an Accept header that allows {' or '.join(OFFERED)}."
+#: request.state keys: the negotiated media type, and whether the result was a request error.
+MEDIA_TYPE = "graphql_media_type"
+REQUEST_ERROR = "graphql_request_error"
 
 
-def _error_body(message: str, code: str) -> dict[str, Any]:
-    return {"data": None, "errors": [{"message": message, "extensions": {"code": code}}]}
+def _error_body(message: str, code: str, media_type: str = "") -> dict[str, Any]:
+    """A request error's body; `data: null` only under application/json, as before the spec's
+    own type, which says a request error has no `data` entry."""
+    errors = [{"message": message, "extensions": {"code": code}}]
+    return (
+        {"errors": errors}
+        if media_type == GRAPHQL_RESPONSE_JSON
+        else {"data": None, "errors": errors}
+    )
+
+
+def _json(body: dict[str, Any], status: int, media_type: str, **kw: Any) -> JSONResponse:
+    response = JSONResponse(body, status_code=status, **kw)
+    if media_type == GRAPHQL_RESPONSE_JSON:
+        response.headers["content-type"] = f"{GRAPHQL_RESPONSE_JSON}; charset=utf-8"
+    return response
+
+
+def _is_request_error(result: ExecutionResult) -> bool:
+    """Nothing was executed: parse, validation, variable coercion or operation-selection errors,
+    which carry no `path` (every field error does) and leave no data."""
+    return (
+        result.data is None
+        and bool(result.errors)
+        and all(error.path is None for error in result.errors or [])
+    )
 
 
 def _linker(settings: Settings, scope_holder: Request | WebSocket) -> Linker:
@@ -68,7 +99,7 @@ def _bounded(scope: Scope, receive: Receive) -> Receive:
     return receive_bounded
 
 
-def _transport_error(exc: HTTPException, *, ide: bool) -> JSONResponse:
+def _transport_error(exc: HTTPException, *, ide: bool, media_type: str) -> JSONResponse:
     """A JSON body for what Strawberry (or the body limit) rejects before execution. A mutation
     over GET is a 405 with `Allow: POST`, as the GraphQL-over-HTTP spec asks (Strawberry says
     400); another method is a 405 allowing GET and POST."""
@@ -77,14 +108,14 @@ def _transport_error(exc: HTTPException, *, ide: bool) -> JSONResponse:
     if isinstance(cause, InvalidOperationTypeError) and cause.operation_type.value == "mutation":
         status = 405  # only a mutation over GET reaches here: POST allows every operation
     if status == 405:
-        body = _error_body(exc.reason, "METHOD_NOT_ALLOWED")
+        body = _error_body(exc.reason, "METHOD_NOT_ALLOWED", media_type)
         allow = "POST" if status != exc.status_code else "GET, POST"  # a mutation: POST only
-        return JSONResponse(body, status_code=405, headers={"Allow": allow})
+        return _json(body, 405, media_type, headers={"Allow": allow})
     reason = exc.reason
     if status == 404:  # Strawberry's answer to a GET without a query that could want an IDE
         status, reason = 400, NO_QUERY + (" GraphiQL is served here to browsers." if ide else "")
     code = "PAYLOAD_TOO_LARGE" if status == 413 else "BAD_REQUEST"
-    return JSONResponse(_error_body(reason, code), status_code=status)
+    return _json(_error_body(reason, code, media_type), status, media_type)
 
 
 class GatewayGraphQL(GraphQL[Context, None]):
@@ -106,17 +137,26 @@ class GatewayGraphQL(GraphQL[Context, None]):
             await super().__call__(scope, receive, send)
             return
         response: Response
+        media_type = negotiate(Headers(scope=scope).get("accept"))
+        if media_type is None:
+            body = _error_body(NOT_ACCEPTABLE, "NOT_ACCEPTABLE")
+            await JSONResponse(body, status_code=406)(scope, receive, send)
+            return
         try:
             request = Request(scope, _bounded(scope, receive))
+            setattr(request.state, MEDIA_TYPE, media_type)
             async with asyncio.timeout(self.settings.graphql_timeout_seconds):
                 response = await self.run(request)
+            if media_type == GRAPHQL_RESPONSE_JSON:
+                response.headers["content-type"] = f"{GRAPHQL_RESPONSE_JSON}; charset=utf-8"
+                if getattr(request.state, REQUEST_ERROR, False) and response.status_code == 200:
+                    response.status_code = 400
         except HTTPException as exc:
-            response = _transport_error(exc, ide=self.settings.graphql_ide)
+            response = _transport_error(exc, ide=self.settings.graphql_ide, media_type=media_type)
         except TimeoutError:
-            response = JSONResponse(
-                _error_body("The operation took too long and was stopped.", "TIMEOUT"),
-                status_code=504,
-            )
+            message = "The operation took too long and was stopped."
+            response = _json(_error_body(message, "TIMEOUT", media_type), 504, media_type)
+        response.headers["vary"] = "Accept"
         await response(scope, receive, send)
 
     def decode_json(self, data: str | bytes) -> object:
@@ -174,13 +214,21 @@ class GatewayGraphQL(GraphQL[Context, None]):
         self, request: Request, result: ExecutionResult
     ) -> GraphQLHTTPResponse:
         """An operation that failed authentication answers no data at all (and HTTP 401), even
-        when the failing field is nullable."""
+        when the failing field is nullable: `data: null` under application/json, no `data`
+        under application/graphql-response+json, where it is a request error (a 4xx), as are
+        the results of operations that never executed (made a 400 by `__call__`)."""
         body = await super().process_result(request, result)
-        if any(
+        unauthenticated = any(
             (error.extensions or {}).get("code") == "UNAUTHENTICATED"
             for error in result.errors or []
-        ):
+        )
+        if unauthenticated:
             body["data"] = None
+        if getattr(request.state, MEDIA_TYPE, None) == GRAPHQL_RESPONSE_JSON and (
+            unauthenticated or _is_request_error(result)
+        ):
+            del body["data"]
+            setattr(request.state, REQUEST_ERROR, True)
         return body
 
     async def on_ws_connect(self, context: Context) -> UnsetType | dict[str, object] | None:
