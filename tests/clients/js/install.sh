@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
-# Installs the pinned JavaScript clients (package-lock.json: rebilly-js-sdk) into
-# tests/clients/js/node_modules for tests/clients/test_rebilly_js_sdk.py.
+# Installs the pinned JavaScript clients (package-lock.json: rebilly-js-sdk, graphql-http) into
+# tests/clients/js/node_modules for tests/clients/test_rebilly_js_sdk.py and
+# tests/clients/test_graphql_http_audit.py.
 #
 #   bash tests/clients/js/install.sh
 #
 # Runs `npm ci` only when node_modules is missing or older than package.json or the lockfile
 # (`npm ci` refuses a lockfile that disagrees with package.json). Needs node >= 18 and npm.
-# Upgrade the SDK with `npm install rebilly-js-sdk@X.Y.Z --save-exact` here; commit both files.
+# Upgrade one with `npm install rebilly-js-sdk@X.Y.Z --save-exact` here; commit both files.
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -20,12 +21,14 @@ node_major="$(node -p 'process.versions.node.split(".")[0]')"
 cd "$here"
 stamp=node_modules/.package-lock.json
 if [ -f "$stamp" ] && [ "$stamp" -nt package-lock.json ] && [ "$stamp" -nt package.json ] \
-  && [ -f node_modules/rebilly-js-sdk/package.json ]; then
+  && [ -f node_modules/rebilly-js-sdk/package.json ] && [ -f node_modules/graphql-http/package.json ]; then
   echo "install.sh: JavaScript clients are up to date ($here/node_modules)"
   exit 0
 fi
 echo "install.sh: npm ci in $here"
 npm ci --no-audit --no-fund --loglevel=error || die "npm ci failed in $here"
 [ -f node_modules/rebilly-js-sdk/package.json ] || die "rebilly-js-sdk missing after npm ci in $here"
+[ -f node_modules/graphql-http/package.json ] || die "graphql-http missing after npm ci in $here"
 touch "$stamp"
-echo "install.sh: installed rebilly-js-sdk $(node -p 'require("./node_modules/rebilly-js-sdk/package.json").version')"
+echo "install.sh: installed rebilly-js-sdk $(node -p 'require("./node_modules/rebilly-js-sdk/package.json").version')," \
+  "graphql-http $(node -p 'require("./node_modules/graphql-http/package.json").version')"
