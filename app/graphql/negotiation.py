@@ -12,7 +12,7 @@ JSON = "application/json"
 OFFERED = (GRAPHQL_RESPONSE_JSON, JSON)
 
 
-def _ranges(accept: str) -> list[tuple[str, float]]:
+def accept_ranges(accept: str) -> list[tuple[str, float]]:
     """The media ranges of an Accept header with their q-values (a bad q-value is 0)."""
     ranges: list[tuple[str, float]] = []
     for part in accept.split(","):
@@ -56,7 +56,7 @@ def negotiate(accept: str | None) -> str | None:
     """The media type to answer in, or None when the client accepts neither."""
     if accept is None or not accept.strip():
         return JSON  # the spec: application/json when there is no Accept header
-    ranges = _ranges(accept)
+    ranges = accept_ranges(accept)
     modern = _preference(GRAPHQL_RESPONSE_JSON, ranges)
     legacy = _preference(JSON, ranges)
     if modern[0] <= 0.0 and legacy[0] <= 0.0:

@@ -32,6 +32,8 @@ from starlette.routing import BaseRoute, Mount
 from starlette.staticfiles import NotModifiedResponse, StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from app.graphql.negotiation import OFFERED, accept_ranges
+
 __all__ = [
     "DEFAULT_ASSETS_PATH",
     "DEFAULT_GRAPHQL_PATH",
@@ -68,7 +70,7 @@ IDE_CONTENT_SECURITY_POLICY = (
 )
 
 _HTML_TYPES = ("text/html", "application/xhtml+xml")
-_GRAPHQL_TYPES = ("application/json", "application/graphql-response+json")
+_GRAPHQL_TYPES = OFFERED
 _IMMUTABLE = "public, max-age=31536000, immutable"
 _REVALIDATE = "no-cache"
 _MEDIA_TYPES = {
@@ -138,7 +140,7 @@ def wants_ide(request: Request) -> bool:
         return False
     if "query" in request.query_params:
         return False
-    accept = _parse_accept(request.headers.get("accept", ""))
+    accept = accept_ranges(request.headers.get("accept", ""))
     html_q = max((q for media, q in accept if media in _HTML_TYPES), default=0.0)
     if html_q <= 0.0:
         return False
@@ -227,24 +229,6 @@ def _assets_version() -> str:
         stat_result = (STATIC_DIR / name).stat()
         digest.update(f"{name}:{stat_result.st_size}:{stat_result.st_mtime_ns};".encode())
     return digest.hexdigest()[:12]
-
-
-def _parse_accept(value: str) -> list[tuple[str, float]]:
-    items: list[tuple[str, float]] = []
-    for part in value.split(","):
-        media, *params = (piece.strip() for piece in part.split(";"))
-        if not media:
-            continue
-        quality = 1.0
-        for param in params:
-            key, _, raw = param.partition("=")
-            if key.strip().lower() == "q":
-                try:
-                    quality = float(raw.strip())
-                except ValueError:
-                    quality = 0.0
-        items.append((media.lower(), quality))
-    return items
 
 
 def _media_matches(media: str, candidates: tuple[str, ...]) -> bool:
