@@ -3,12 +3,8 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
-import socket
 import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,20 +13,7 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
-from tests.conftest import run_cli
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def cli(args: list[str], env: dict[str, str], cwd: Path) -> str:
-    result = run_cli(args, env, cwd)
-    assert result.returncode == 0, result.stderr
-    return result.stdout
+from tests.servers import cli, cli_env, serving
 
 
 class Server:
@@ -42,45 +25,19 @@ class Server:
 
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[tuple[Server, str]]:
-    keep = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG", "TMPDIR")}
-    env = {
-        **keep,
-        "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'e2e.db'}",
-        "VAR_DIR": str(tmp_path / "var"),
-        "WORKER_MODE": "off",
-        "LOG_LEVEL": "INFO",
-    }
+    env = cli_env(
+        f"sqlite+aiosqlite:///{tmp_path / 'e2e.db'}",
+        tmp_path / "var",
+        WORKER_MODE="off",
+        LOG_LEVEL="INFO",
+    )
     cwd = tmp_path / "cwd"
     cwd.mkdir()
     cli(["migrate"], env, cwd)
     key = cli(["create-api-key", "--organization", "e2e", "--user", "e2e@example.com"], env, cwd)
-    port = free_port()
     log = tmp_path / "server.log"
-    with log.open("wb") as sink:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "app", "serve", "--host", "127.0.0.1", "--port", str(port)],
-            env=env,
-            cwd=cwd,
-            stdout=sink,
-            stderr=subprocess.STDOUT,
-        )
-    base_url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            assert process.poll() is None, log.read_text()
-            try:
-                httpx.get(f"{base_url}/data-exports", timeout=1)
-                break
-            except httpx.TransportError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.1)
+    with serving(env, cwd, log) as (base_url, process):
         yield Server(base_url, process, log), key.strip().splitlines()[-1]
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait(timeout=10)
 
 
 def test_crud_over_real_http(server: tuple[Server, str]) -> None:

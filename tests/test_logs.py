@@ -23,7 +23,7 @@ import pytest
 import app.exports.worker as worker_module
 from tests.conftest import Harness, Tenant, run_cli
 from tests.exports.conftest import create, make_worker, seed
-from tests.test_e2e_uvicorn import free_port
+from tests.servers import free_port
 
 # The server, with one use case made to fail: `GET /data-exports` is a forced 500.
 SERVE = """

@@ -17,7 +17,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from app.settings import Settings
 from tests.conftest import Harness, Tenant, run_cli, start_harness, with_settings
 from tests.exports.conftest import create, run_worker
-from tests.test_e2e_uvicorn import free_port
+from tests.servers import free_port
 
 Series = dict[tuple[str, frozenset[tuple[str, str]]], float]
 

@@ -11,9 +11,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -23,8 +21,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import run_cli
 from tests.graphql.browser import skip_unconfigured
+from tests.servers import cli, cli_env, serving
 
 JS_DIR = Path(__file__).parent / "js"
 SCRIPT = JS_DIR / "rebilly-sdk-check.mjs"
@@ -61,19 +59,6 @@ def require_js_clients() -> str:
     return node
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def cli(args: list[str], env: dict[str, str], cwd: Path) -> str:
-    result = run_cli(args, env, cwd)
-    assert result.returncode == 0, result.stderr
-    return result.stdout
-
-
 @dataclass
 class Server:
     base_url: str
@@ -91,15 +76,8 @@ def server(database_url: str, tmp_path: Path) -> Iterator[Server]:
     """`python -m app serve` on a free port, on the suite's database (SQLite file, or
     PostgreSQL with TEST_DATABASE_URL), its worker in-process, with demo billing data."""
     node = require_js_clients()
-    keep = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG", "TMPDIR")}
-    env = {
-        **keep,
-        "DATABASE_URL": database_url,
-        "VAR_DIR": str(tmp_path / "var"),
-        "WORKER_MODE": "inprocess",
-        "WORKER_POLL_SECONDS": "0.1",
-        "LOG_LEVEL": "INFO",
-    }
+    env = cli_env(database_url, tmp_path / "var", WORKER_MODE="inprocess", LOG_LEVEL="INFO")
+    env["WORKER_POLL_SECONDS"] = "0.1"
     cwd = tmp_path / "cwd"
     cwd.mkdir()
     cli(["migrate"], env, cwd)  # already at head: a no-op that proves it
@@ -107,36 +85,9 @@ def server(database_url: str, tmp_path: Path) -> Iterator[Server]:
     cli(["seed-demo", "--organization", ORGANIZATION, *seed], env, cwd)
     user = ["--organization", ORGANIZATION, "--user", "sdk@example.com"]
     key = cli(["create-api-key", *user], env, cwd).strip().splitlines()[-1]
-    port = free_port()
     log = tmp_path / "server.log"
-    with log.open("wb") as sink:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "app", "serve", "--host", "127.0.0.1", "--port", str(port)],
-            env=env,
-            cwd=cwd,
-            stdout=sink,
-            stderr=subprocess.STDOUT,
-        )
-    base_url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            assert process.poll() is None, log.read_text()
-            try:
-                httpx.get(f"{base_url}/health/live", timeout=1)
-                break
-            except httpx.TransportError:
-                assert time.monotonic() < deadline, log.read_text()
-                time.sleep(0.1)
+    with serving(env, cwd, log) as (base_url, _):
         yield Server(base_url, key, log, node)
-    finally:
-        if process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=10)
     assert "Traceback" not in log.read_text(), log.read_text()
 
 

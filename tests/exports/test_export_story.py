@@ -33,8 +33,9 @@ from tests.exports.conftest import (
     seed,
     set_export,
 )
-from tests.exports.test_notify import free_port, mail_settings
+from tests.exports.test_notify import mail_settings
 from tests.graphql.browser import serve_asgi
+from tests.servers import free_port
 
 STORY = """
   status attempts nextAttemptTime failureReason

@@ -7,7 +7,6 @@ import email.policy
 import hashlib
 import logging
 import re
-import socket
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -26,13 +25,7 @@ from app.models import EmailOutbox, utcnow
 from app.timefmt import isoz
 from tests.conftest import Harness, Tenant
 from tests.exports.conftest import create, fetch, local, make_worker, run_worker, seed
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+from tests.servers import free_port
 
 
 @dataclass
