@@ -81,11 +81,6 @@ class WebhookSender:
         self.sessionmaker = sessionmaker
         self.transport = transport
 
-    async def has_due(self) -> bool:
-        async with unit_of_work(self.sessionmaker) as session:
-            found = await session.scalar(select(WebhookDelivery.pk).where(_due(utcnow())).limit(1))
-        return found is not None
-
     async def prune(self, now: datetime) -> int:
         """Forget finished deliveries older than KEEP_FINISHED (a worker's sweep calls this):
         the log stays bounded. Pending ones are kept, however old."""
