@@ -242,6 +242,28 @@ def _parse_sort(text: str | None) -> list[tuple[str, bool]]:
     return items
 
 
+def sort_fields(
+    text: str | None, fields: Mapping[str, QueryField]
+) -> list[tuple[QueryField, bool]]:
+    """`sort` as (field, descending) pairs, every name checked (keyset paging needs the fields,
+    not just the ORDER BY)."""
+    found: list[tuple[QueryField, bool]] = []
+    for name, descending in _parse_sort(text):
+        field = lookup(name, fields)
+        if field is None:
+            known = choices_text(name, sorted(fields))
+            hint = did_you_mean(name, fields, '"')
+            raise QueryError("sort", f'Unknown sort field "{name}"; use one of: {known}{hint}.')
+        found.append((field, descending))
+    return found
+
+
+def sort_exprs(field: QueryField) -> list[ColumnElement[Any]]:
+    """What a field sorts by: text by fold, then code point; anything else by its value."""
+    column = _expr(field.column)
+    return [folded(column), code_point(column)] if field.kind is Kind.STRING else [column]
+
+
 def parse_sort(text: str | None, fields: Mapping[str, QueryField]) -> list[ColumnElement[Any]]:
     """`sort` as ORDER BY clauses (callers append their own stable tie-break, e.g. the id).
 
@@ -249,15 +271,8 @@ def parse_sort(text: str | None, fields: Mapping[str, QueryField]) -> list[Colum
     (last ascending, first descending: PostgreSQL's default, spelled out for SQLite).
     """
     order: list[ColumnElement[Any]] = []
-    for name, descending in _parse_sort(text):
-        field = lookup(name, fields)
-        if field is None:
-            known = choices_text(name, sorted(fields))
-            hint = did_you_mean(name, fields, '"')
-            raise QueryError("sort", f'Unknown sort field "{name}"; use one of: {known}{hint}.')
-        column = _expr(field.column)
-        keys = [folded(column), code_point(column)] if field.kind is Kind.STRING else [column]
-        for key in keys:
+    for field, descending in sort_fields(text, fields):
+        for key in sort_exprs(field):
             order.append(key.desc().nulls_first() if descending else key.asc().nulls_last())
     return order
 

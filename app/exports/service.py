@@ -11,14 +11,16 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import case, delete, func, literal, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
 from app.db import rowcount
 from app.errors import Conflict, FieldError, Invalid, NotFound
-from app.exports.query import QueryError, parse_filter, parse_sort, q_clause
+from app.exports import keyset
+from app.exports.keyset import Position
+from app.exports.query import QueryError, parse_filter, parse_sort, q_clause, sort_fields
 from app.exports.resources import export_query_fields
 from app.exports.schedule import first_run
 from app.exports.status import Status
@@ -45,6 +47,30 @@ class ListQuery:
     q: str | None = None
     limit: int | None = None
     offset: int | None = None
+
+
+@dataclass(frozen=True)
+class SeekQuery:
+    """A cursor-paged collection request (Relay's connection arguments): `first` rows after
+    `after`, or `last` rows before `before`; positions come from an earlier SeekPage."""
+
+    filter: str | None = None
+    sort: str | None = None
+    q: str | None = None
+    first: int | None = None
+    last: int | None = None
+    after: Position | None = None
+    before: Position | None = None
+
+
+@dataclass(frozen=True)
+class SeekPage:
+    items: Sequence[DataExport]
+    positions: Sequence[Position]
+    """Where each item is: what `after`/`before` take to continue from it."""
+    total: int
+    has_next: bool
+    has_previous: bool
 
 
 @dataclass(frozen=True)
@@ -227,26 +253,38 @@ async def delete_export(
     return keys
 
 
-async def list_exports(session: AsyncSession, *, organization_id: str, query: ListQuery) -> Page:
-    limit, offset = check_bounds(query.limit, query.offset)
-    filter, sort, q = query.filter, query.sort, query.q
+def _check_texts(filter: str | None, sort: str | None, q: str | None) -> None:
     for name, text in (("filter", filter), ("sort", sort), ("q", q)):
         if text and len(text) > MAX_QUERY_TEXT:  # also keeps the SQL expression tree shallow
             raise Invalid.one(name, f"Must be at most {MAX_QUERY_TEXT} characters.")
         if text and has_unstorable_text(text):
             raise Invalid.one(name, UNSTORABLE_MESSAGE)
-    fields = export_query_fields()
+
+
+def _where(organization_id: str, filter: str | None, q: str | None) -> list[Any]:
+    """The organization's exports that `filter` and `q` select, as WHERE conditions."""
     try:
-        condition = parse_filter(filter, fields)
-        order = parse_sort(sort, fields)
+        condition = parse_filter(filter, export_query_fields())
         search = q_clause(q, [DataExport.name])
     except QueryError as exc:
         raise Invalid.one(exc.field, exc.message) from None
-    where = [DataExport.organization_id == organization_id]
+    where: list[Any] = [DataExport.organization_id == organization_id]
     if condition is not None:
         where.append(condition)
     if search is not None:
         where.append(search)
+    return where
+
+
+async def list_exports(session: AsyncSession, *, organization_id: str, query: ListQuery) -> Page:
+    limit, offset = check_bounds(query.limit, query.offset)
+    filter, sort, q = query.filter, query.sort, query.q
+    _check_texts(filter, sort, q)
+    try:
+        order = parse_sort(sort, export_query_fields())
+    except QueryError as exc:
+        raise Invalid.one(exc.field, exc.message) from None
+    where = _where(organization_id, filter, q)
     total = await session.scalar(select(func.count()).select_from(DataExport).where(*where)) or 0
     items: Sequence[DataExport] = []
     if limit and offset < total:
@@ -259,3 +297,82 @@ async def list_exports(session: AsyncSession, *, organization_id: str, query: Li
         )
         items = (await session.scalars(stmt)).all()
     return Page(items=items, total=total, limit=limit, offset=offset)
+
+
+def _seek_bounds(first: int | None, last: int | None) -> tuple[int, bool]:
+    """(page size, backward): Relay's rules, with REST's bounds on the size."""
+    errors = [
+        FieldError(name, f"Must be between 0 and {MAX_LIMIT}.")
+        for name, value in (("first", first), ("last", last))
+        if value is not None and not 0 <= value <= MAX_LIMIT
+    ]
+    if errors:
+        raise Invalid(errors)
+    if first is not None and last is not None:
+        raise Invalid.one("last", "Pass first (forward) or last (backward), not both.")
+    if last is not None:
+        return last, True
+    return (DEFAULT_LIMIT if first is None else first), False
+
+
+def _export_keys(sort: str | None) -> tuple[list[keyset.Key], str]:
+    """The order's keys (the sort's, then createdTime and id descending, as REST orders) and
+    the sort's canonical spelling."""
+    fields = export_query_fields()
+    try:
+        chosen = sort_fields(sort, fields)
+    except QueryError as exc:
+        raise Invalid.one(exc.field, exc.message) from None
+    keys = [keyset.key_of(field, descending) for field, descending in chosen]
+    keys.append(keyset.key_of(fields["createdTime"], True))
+    keys.append(keyset.key_of(fields["id"], True, by_fold=False))  # unique in an organization
+    return keys, keyset.canonical_sort(chosen)
+
+
+async def seek_exports(
+    session: AsyncSession, *, organization_id: str, query: SeekQuery
+) -> SeekPage:
+    """A page of exports after (or before) a position, two statements whatever the page: the
+    count with how many rows lie outside the cursors, and the rows (one more than asked, to
+    know whether more follow)."""
+    size, backward = _seek_bounds(query.first, query.last)
+    _check_texts(query.filter, query.sort, query.q)
+    keys, sort = _export_keys(query.sort)
+    scope = keyset.scope_of(query.filter, query.q)
+    where = _where(organization_id, query.filter, query.q)
+    window = list(where)
+    outside: list[Any] = [literal(0), literal(0)]
+    for index, (argument, position, reverse) in enumerate(
+        (("after", query.after, False), ("before", query.before, True))
+    ):
+        if position is None:
+            continue
+        values = keyset.check_position(position, keys, sort, scope, argument)
+        inside = keyset.after(keys, values, reverse=reverse)
+        window.append(inside)
+        outside[index] = func.coalesce(func.sum(case((inside, 0), else_=1)), 0)
+    counted = (
+        await session.execute(select(func.count(), *outside).select_from(DataExport).where(*where))
+    ).one()
+    total, before_after, after_before = int(counted[0]), int(counted[1]), int(counted[2])
+    rows = list(
+        (
+            await session.scalars(
+                select(DataExport)
+                .where(*window)
+                .order_by(*keyset.order_by(keys, reverse=backward))
+                .limit(size + 1)
+            )
+        ).all()
+    )
+    more = len(rows) > size
+    rows = rows[:size]
+    if backward:
+        rows.reverse()
+    return SeekPage(
+        items=rows,
+        positions=[keyset.position_of(row, keys, sort, scope) for row in rows],
+        total=total,
+        has_next=(more and not backward) or after_before > 0,
+        has_previous=(more and backward) or before_after > 0,
+    )

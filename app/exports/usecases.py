@@ -40,6 +40,7 @@ from app.exports.fields import Kind
 from app.exports.formats import make_writer
 from app.exports.formats.base import Period, text_value
 from app.exports.formats.csv_writer import cell_formatter
+from app.exports.keyset import Position as Position  # what a cursor holds, for the surfaces
 from app.exports.limits import Limits
 from app.exports.principal import Principal
 from app.exports.resources import RESOURCES
@@ -47,6 +48,8 @@ from app.exports.schedule import first_run
 from app.exports.service import MAX_LIMIT as MAX_LIMIT  # the listing's bounds, re-exported
 from app.exports.service import ListQuery as ListQuery
 from app.exports.service import Page as Page
+from app.exports.service import SeekPage as SeekPage
+from app.exports.service import SeekQuery as SeekQuery
 from app.exports.signing import verify
 from app.exports.source import (
     check_record_limit,
@@ -143,6 +146,15 @@ async def list_exports(
             return page
         loaded = await _expansions(session, principal, page.items, expand)
     return replace(page, loaded=loaded)
+
+
+async def seek_exports(core: Core, *, principal: Principal, query: SeekQuery) -> SeekPage:
+    """A cursor page (keyset: stable while exports are created and deleted between pages)."""
+    principal.require("read")
+    async with unit_of_work(core.sessions) as session:
+        return await service.seek_exports(
+            session, organization_id=principal.organization_id, query=query
+        )
 
 
 @dataclass(frozen=True)

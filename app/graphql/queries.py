@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 from typing import Annotated
 
 import strawberry
 from strawberry.types import Info
 
-from app.errors import Invalid
 from app.exports import usecases
 from app.exports.resources import RESOURCES
-from app.exports.usecases import MAX_LIMIT, ListQuery, Page
+from app.exports.usecases import ListQuery, Page, Position, SeekQuery
 from app.graphql.context import Context
+from app.graphql.cursors import decode_cursor, encode_cursor
 from app.graphql.enums import ExportResource
 from app.graphql.ids import check_id
 from app.graphql.preview import PreviewQueries
@@ -29,8 +27,6 @@ from app.graphql.types import (
 )
 from app.graphql.webhooks import WebhookQueries
 
-CURSOR_PREFIX = "offset:"
-
 FilterArg = Annotated[
     str | None,
     strawberry.argument(description="`field:value` terms; `;` AND, `,` OR, `!` not, `..` range."),
@@ -40,23 +36,6 @@ SortArg = Annotated[
 ]
 QArg = Annotated[str | None, strawberry.argument(description="Partial text search on name.")]
 ExportIdArg = Annotated[strawberry.ID, strawberry.argument(description="The export's id.")]
-
-
-def encode_cursor(offset: int) -> str:
-    return base64.urlsafe_b64encode(f"{CURSOR_PREFIX}{offset}".encode()).decode()
-
-
-def decode_cursor(cursor: str) -> int:
-    try:
-        text = base64.urlsafe_b64decode(cursor.encode()).decode()
-        if not text.startswith(CURSOR_PREFIX):
-            raise ValueError
-        offset = int(text[len(CURSOR_PREFIX) :])
-        if offset < 0:
-            raise ValueError
-    except (ValueError, binascii.Error, UnicodeError):
-        raise Invalid.one("after", "Not a cursor from this API.") from None
-    return offset
 
 
 async def _list(
@@ -96,32 +75,59 @@ class Query(WebhookQueries, PreviewQueries):
             offset=page.offset,
         )
 
-    @strawberry.field(description="Data exports with opaque cursors, for cursor paging.")
+    @strawberry.field(
+        description="Data exports with opaque keyset cursors (Relay connection): `first` after "
+        "`after` pages forward, `last` before `before` backward; neither means first 100. Pages "
+        "stay exact while exports are created and deleted in between: no repeats, no gaps."
+    )
     async def data_exports_connection(
         self,
         info: Info[Context, None],
-        first: Annotated[int, strawberry.argument(description="0 to 1000.")] = 100,
+        first: Annotated[
+            int | None, strawberry.argument(description="0 to 1000; not with last.")
+        ] = None,
         after: Annotated[
-            str | None, strawberry.argument(description="endCursor of the previous page.")
+            str | None,
+            strawberry.argument(
+                description="endCursor of the previous page (same sort, filter, q)."
+            ),
+        ] = None,
+        last: Annotated[
+            int | None, strawberry.argument(description="0 to 1000, from the end; not with first.")
+        ] = None,
+        before: Annotated[
+            str | None,
+            strawberry.argument(description="startCursor of the next page (same sort, filter, q)."),
         ] = None,
         filter: FilterArg = None,
         sort: SortArg = None,
         q: QArg = None,
     ) -> DataExportConnection:
-        await info.context.require("read")  # 401 before 422, as in REST
-        if not 0 <= first <= MAX_LIMIT:
-            raise Invalid.one("first", f"Must be between 0 and {MAX_LIMIT}.")
-        start = decode_cursor(after) + 1 if after else 0
-        page = await _list(info.context, filter, sort, q, first, start)
+        principal = await info.context.require("read")  # 401 before 422, as in REST
+        secret = info.context.core.signing_secret
+
+        def position(cursor: str | None, argument: str) -> Position | None:
+            return decode_cursor(cursor, secret, argument) if cursor is not None else None
+
+        query = SeekQuery(
+            filter=filter,
+            sort=sort,
+            q=q,
+            first=first,
+            last=last,
+            after=position(after, "after"),
+            before=position(before, "before"),
+        )
+        page = await usecases.seek_exports(info.context.core, principal=principal, query=query)
         edges = [
-            DataExportEdge(cursor=encode_cursor(start + i), node=DataExport.of(row))
-            for i, row in enumerate(page.items)
+            DataExportEdge(cursor=encode_cursor(at, secret), node=DataExport.of(row))
+            for row, at in zip(page.items, page.positions, strict=True)
         ]
         return DataExportConnection(
             edges=edges,
             page_info=PageInfo(
-                has_next_page=start + len(edges) < page.total,
-                has_previous_page=start > 0,
+                has_next_page=page.has_next,
+                has_previous_page=page.has_previous,
                 start_cursor=edges[0].cursor if edges else None,
                 end_cursor=edges[-1].cursor if edges else None,
             ),

@@ -183,15 +183,20 @@ async def test_connection_pages_through_everything(harness: Harness, tenant: Ten
     assert len(set(cursors)) == 25
 
     # Past the last cursor: an empty page that says so.
-    tail = (await data(harness.client, CONNECTION, tenant.headers, {"first": 10, "after": after}))[
-        "dataExportsConnection"
-    ]
+    tail = (
+        await data(
+            harness.client,
+            CONNECTION,
+            tenant.headers,
+            {"first": 10, "after": after, "sort": "name"},
+        )
+    )["dataExportsConnection"]
     tail2 = (
         await data(
             harness.client,
             CONNECTION,
             tenant.headers,
-            {"first": 10, "after": pages[-1]["pageInfo"]["endCursor"]},
+            {"first": 10, "after": pages[-1]["pageInfo"]["endCursor"], "sort": "name"},
         )
     )["dataExportsConnection"]
     assert len(tail["edges"]) == 5
