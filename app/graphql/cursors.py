@@ -19,6 +19,7 @@ from app.exports.usecases import Position
 
 VERSION = 1
 _MAC_BYTES = 16
+MAX_LENGTH = 4096
 
 
 def _key(secret: str) -> bytes:
@@ -47,10 +48,14 @@ def decode_cursor(cursor: str, secret: str, argument: str) -> Position:
         "Not a cursor of this connection (cursors are opaque; an old or changed one does not "
         f"work): use a cursor from this connection's answer, or start again without {argument}.",
     )
+    if len(cursor) > MAX_LENGTH:
+        raise refused
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
     except (ValueError, binascii.Error):
         raise refused from None
+    if base64.urlsafe_b64encode(raw).decode().rstrip("=") != cursor.rstrip("="):
+        raise refused  # one spelling per cursor: no ignored characters or trailing bits
     payload, mac = raw[:-_MAC_BYTES], raw[-_MAC_BYTES:]
     if len(raw) <= _MAC_BYTES or not hmac.compare_digest(mac, _mac(secret, payload)):
         raise refused

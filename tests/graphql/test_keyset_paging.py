@@ -17,14 +17,14 @@ import pytest
 from sqlalchemy import select
 
 from app.errors import NotFound
-from app.exports import service
+from app.exports import keyset, service
 from app.exports.formats.base import FORMATS
-from app.exports.resources import EXPORT_QUERY_FIELDS, RESOURCES
+from app.exports.resources import EXPORT_QUERY_FIELDS, RESOURCES, query_fields
 from app.exports.status import Status
 from app.exports.validation import validate_export
-from app.models import DataExport, User
+from app.models import DataExport, Transaction, User
 from tests.conftest import Harness, Tenant, add_user
-from tests.graphql.conftest import data, rest_body
+from tests.graphql.conftest import data, errors, invalid_field_names, rest_body
 
 CONNECTION = """query($first: Int, $after: String, $last: Int, $before: String, $sort: String,
                       $filter: String, $q: String) {
@@ -302,3 +302,166 @@ async def test_random_walks(harness: Harness, tenant: Tenant, seed: int) -> None
             churn_page=between_pages,
         )
     _report(f"random (seed {seed})", walks, churn)
+
+
+# --- the predicate on NULLs (no export sort column is nullable; the core's keys may be) -------
+
+
+async def test_positions_step_over_nulls_both_ways(harness: Harness) -> None:
+    """Nullable sort columns (transactions' invoiceId, processedTime, billing country): NULL is
+    the largest value, and paging by positions forward and backward meets every row once."""
+    fields = query_fields(RESOURCES["transactions"])
+    rng = random.Random(5)
+    async with harness.session() as session:
+        for n in range(23):
+            session.add(
+                Transaction(
+                    organization_id="acme",
+                    id=f"t{n:02d}",
+                    customer_id="c1",
+                    invoice_id=rng.choice([None, "inv_1", "INV_1", "inv_2"]),
+                    type="sale",
+                    status="completed",
+                    result="approved",
+                    amount=rng.choice([100, 200]),
+                    currency="USD",
+                    gateway_name="test",
+                    payment_method="card",
+                    billing_country=rng.choice([None, "DE", "de", "FR"]),
+                    processed_time=rng.choice([None, *TIMES]),
+                    created_time=BASE,
+                    updated_time=BASE,
+                )
+            )
+        session.add(  # another organization's row never shows
+            Transaction(
+                organization_id="other", id="t00", customer_id="c", type="sale",
+                status="completed", result="approved", amount=1, currency="USD",
+                gateway_name="g", payment_method="card", created_time=BASE, updated_time=BASE,
+            )
+        )  # fmt: skip
+        await session.commit()
+    mine = Transaction.organization_id == "acme"
+    for sort in ["invoiceId", "-invoiceId", "-processedTime,billingAddress.country",
+                 "billingAddress.country,-amount,processedTime"]:  # fmt: skip
+        chosen = [(fields[name.lstrip("-")], name.startswith("-")) for name in sort.split(",")]
+        keys = [keyset.key_of(field, descending) for field, descending in chosen]
+        keys.append(keyset.key_of(fields["id"], False, by_fold=False))
+        async with harness.session() as session:
+            everything = list(
+                await session.scalars(
+                    select(Transaction.id).where(mine).order_by(*keyset.order_by(keys))
+                )
+            )
+            assert len(everything) == 23
+            for reverse in (False, True):
+                seen: list[str] = []
+                values: list[Any] | None = None
+                for _ in range(30):
+                    stmt = select(Transaction).where(mine)
+                    if values is not None:
+                        stmt = stmt.where(keyset.after(keys, values, reverse=reverse))
+                    stmt = stmt.order_by(*keyset.order_by(keys, reverse=reverse)).limit(4)
+                    rows = list(await session.scalars(stmt))
+                    if not rows:
+                        break
+                    seen += [row.id for row in rows]
+                    position = keyset.position_of(rows[-1], keys, sort, "")
+                    values = keyset.check_position(position, keys, sort, "", "after")
+                expected = everything[::-1] if reverse else everything
+                assert seen == expected, (sort, reverse)
+
+
+# --- arguments and page info ----------------------------------------------------------------
+
+
+async def test_page_info_is_right_in_both_directions(harness: Harness, tenant: Tenant) -> None:
+    churn = await _setup(harness, tenant, seed=11, rows=7)
+    order = await _rest_order(harness, tenant, "name")
+    assert len(order) == 7
+
+    def ids(page: dict[str, Any]) -> list[str]:
+        return [edge["node"]["id"] for edge in page["edges"]]
+
+    def flags(page: dict[str, Any]) -> tuple[bool, bool]:
+        return page["pageInfo"]["hasPreviousPage"], page["pageInfo"]["hasNextPage"]
+
+    one = await _page(harness, tenant, first=3, sort="name")
+    assert (ids(one), flags(one), one["totalCount"]) == (order[:3], (False, True), 7)
+    two = await _page(harness, tenant, first=3, after=one["pageInfo"]["endCursor"], sort="name")
+    assert (ids(two), flags(two)) == (order[3:6], (True, True))
+    end = await _page(harness, tenant, last=3, sort="name")
+    assert (ids(end), flags(end)) == (order[4:], (True, False))
+    back = await _page(harness, tenant, last=3, before=end["pageInfo"]["startCursor"], sort="name")
+    assert (ids(back), flags(back)) == (order[1:4], (True, True))
+    start = await _page(
+        harness, tenant, last=3, before=back["pageInfo"]["startCursor"], sort="name"
+    )
+    assert (ids(start), flags(start)) == (order[:1], (False, True))
+    everything = await _page(harness, tenant, last=10, sort="name")
+    assert (ids(everything), flags(everything)) == (order, (False, False))
+    between = await _page(
+        harness,
+        tenant,
+        first=10,
+        after=one["pageInfo"]["startCursor"],
+        before=end["pageInfo"]["startCursor"],
+        sort="name",
+    )
+    assert (ids(between), flags(between)) == (order[1:4], (True, True))
+    none = await _page(harness, tenant, last=0, sort="name")
+    assert (ids(none), flags(none)) == ([], (True, False))
+    # The row a cursor came from is gone: the next page starts right after where it was.
+    await churn.delete(order[2])
+    after_gone = await _page(
+        harness, tenant, first=2, after=one["pageInfo"]["endCursor"], sort="name"
+    )
+    assert (ids(after_gone), flags(after_gone)) == (order[3:5], (True, True))
+
+
+@pytest.mark.parametrize(
+    ("variables", "field"),
+    [
+        ({"first": 2, "last": 2}, "last"),
+        ({"last": -1}, "last"),
+        ({"last": 1001}, "last"),
+        ({"first": -1}, "first"),
+        ({"first": 1001}, "first"),
+        ({"after": "not a cursor"}, "after"),
+        ({"before": "bm90IGEgY3Vyc29y"}, "before"),
+        ({"after": "b2Zmc2V0OjM="}, "after"),  # "offset:3", this API's old cursors
+        ({"last": 2, "before": "b2Zmc2V0OjM"}, "before"),
+    ],
+)
+async def test_bad_arguments_are_named(
+    harness: Harness, tenant: Tenant, variables: dict[str, Any], field: str
+) -> None:
+    (error,) = await errors(harness.client, CONNECTION, tenant.headers, variables)
+    assert invalid_field_names(error) == [field]
+
+
+async def test_a_cursor_only_works_where_it_was_made(harness: Harness, tenant: Tenant) -> None:
+    await _setup(harness, tenant, seed=3, rows=4)
+    page = await _page(harness, tenant, first=2, sort="-name", filter="status:pending,queued")
+    cursor = page["pageInfo"]["endCursor"]
+    made = {"sort": "-name", "filter": "status:pending,queued"}
+    assert (await _page(harness, tenant, first=2, after=cursor, **made))["edges"] is not None
+
+    async def refused(argument: str, **variables: Any) -> str:
+        (error,) = await errors(harness.client, CONNECTION, tenant.headers, variables)
+        assert invalid_field_names(error) == [argument]
+        message: str = error["extensions"]["invalidFields"][0]["message"]
+        return message
+
+    assert "sort" in await refused("after", first=2, after=cursor, filter=made["filter"])
+    assert "sort" in await refused(
+        "after", first=2, after=cursor, sort="name", filter=made["filter"]
+    )
+    assert "filter" in await refused("after", first=2, after=cursor, sort="-name")
+    assert "filter" in await refused(
+        "before", last=2, before=cursor, sort="-name", q="x", filter=made["filter"]
+    )
+    # One changed character anywhere: refused, never a page from elsewhere.
+    for index in (0, len(cursor) // 2, len(cursor) - 1):
+        changed = cursor[:index] + ("A" if cursor[index] != "A" else "B") + cursor[index + 1 :]
+        assert "Not a cursor" in await refused("after", first=2, after=changed, **made)
