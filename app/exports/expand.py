@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.models import DataExport, ExportFile, User
+from app.models import DataExport, ExportFile, User, Webhook
 
 BatchLoader = Callable[[AsyncSession, str, Collection[Any]], Awaitable[Mapping[Any, Any]]]
 
@@ -52,6 +52,32 @@ async def load_files(
         )
     )
     return {file.id: file for file in rows}
+
+
+async def load_exports(
+    session: AsyncSession, organization_id: str, ids: Collection[str]
+) -> dict[str, DataExport]:
+    wanted = sorted({i for i in ids if i})
+    if not wanted:
+        return {}
+    rows = await session.scalars(
+        select(DataExport).where(
+            DataExport.organization_id == organization_id, DataExport.id.in_(wanted)
+        )
+    )
+    return {export.id: export for export in rows}
+
+
+async def load_webhooks(
+    session: AsyncSession, organization_id: str, ids: Collection[str]
+) -> dict[str, Webhook]:
+    wanted = sorted({i for i in ids if i})
+    if not wanted:
+        return {}
+    rows = await session.scalars(
+        select(Webhook).where(Webhook.organization_id == organization_id, Webhook.id.in_(wanted))
+    )
+    return {webhook.id: webhook for webhook in rows}
 
 
 async def load_files_by_export(
@@ -94,3 +120,25 @@ def parse_expand(text: str | None) -> set[str]:
             f"Unknown expansion {', '.join(unknown)}; expected any of {', '.join(EXPANSIONS)}."
         )
     return names
+
+
+@dataclass(frozen=True)
+class NodeType:
+    """A kind of object found by its id alone (GraphQL's `node`), through a batch loader."""
+
+    name: str
+    """Its GraphQL type."""
+    loader: str
+    """The name of its per-request loader (shared with the expansion of the same rows)."""
+    load: BatchLoader
+    prefix: str
+    """What the ids this service gives it start with: the tie-break when an id a client chose
+    for an export equals another object's id."""
+
+
+NODE_TYPES: tuple[NodeType, ...] = (
+    NodeType("DataExport", "export", load_exports, "exp_"),
+    NodeType("User", "user", load_users, "usr_"),
+    NodeType("ExportFile", "file", load_files, "file_"),
+    NodeType("Webhook", "webhook", load_webhooks, "whk_"),
+)

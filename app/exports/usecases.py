@@ -35,7 +35,7 @@ from app.errors import (
 )
 from app.exports import ratelimit, service
 from app.exports.changes import ChangeFeed, Watch, announce
-from app.exports.expand import EXPANSIONS, Expansion
+from app.exports.expand import EXPANSIONS, BatchLoader
 from app.exports.fields import Kind
 from app.exports.formats import make_writer
 from app.exports.formats.base import Period, text_value
@@ -191,16 +191,17 @@ async def expand(
 
 
 async def load(
-    core: Core, *, principal: Principal, expansion: Expansion, keys: Collection[Any]
+    core: Core, *, principal: Principal, loader: BatchLoader, keys: Collection[Any]
 ) -> Mapping[Any, Any]:
-    """One batch of one expansion (GraphQL's dataloaders)."""
+    """One batch of one batch loader (an expansion's or a node type's; GraphQL's
+    dataloaders), in the caller's organization."""
     principal.require("read")
     async with unit_of_work(core.sessions) as session:
-        return await expansion.load(session, principal.organization_id, keys)
+        return await loader(session, principal.organization_id, keys)
 
 
 async def get_user(core: Core, *, principal: Principal, user_id: str) -> User | None:
-    found = await load(core, principal=principal, expansion=EXPANSIONS["user"], keys=[user_id])
+    found = await load(core, principal=principal, loader=EXPANSIONS["user"].load, keys=[user_id])
     user: User | None = found.get(user_id)
     return user
 

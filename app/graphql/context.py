@@ -22,7 +22,7 @@ from strawberry.dataloader import DataLoader
 from app.auth import CHALLENGE, sign_in
 from app.errors import Unauthorized
 from app.exports import usecases
-from app.exports.expand import EXPANSIONS, FILES_BY_EXPORT, Expansion
+from app.exports.expand import EXPANSIONS, FILES_BY_EXPORT, NODE_TYPES, BatchLoader
 from app.exports.links import Linker
 from app.exports.principal import Principal
 from app.exports.usecases import Core
@@ -40,8 +40,9 @@ class Context:
     connection_params: dict[str, Any] | None = None
     _principal: Principal | None = None
     loaders: dict[str, DataLoader[Any, Any]] = field(init=False)
-    """One batched loader per expansion of the core's registry, plus `files`: one query per
-    page however many exports ask (REST `expand=`)."""
+    """One batched loader per expansion of the core's registry, plus `files` and one per node
+    type (`export`, `webhook`): one query per page however many objects ask (REST
+    `expand=`, `node`/`nodes`)."""
     _signing_in: asyncio.Lock = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -49,9 +50,14 @@ class Context:
         # A WebSocket context lives as long as its connection, across operations and
         # subscription events: there, loaders batch but must not cache (stale files, users).
         cache = not isinstance(self.request, WebSocket)
+        batches: dict[str, BatchLoader] = {
+            expansion.name: expansion.load for expansion in (*EXPANSIONS.values(), FILES_BY_EXPORT)
+        }
+        for node in NODE_TYPES:  # `user` and `file` share the expansions' loaders
+            batches.setdefault(node.loader, node.load)
         self.loaders = {
-            expansion.name: DataLoader(load_fn=self._loader(expansion), cache=cache)
-            for expansion in (*EXPANSIONS.values(), FILES_BY_EXPORT)
+            name: DataLoader(load_fn=self._loader(name, load), cache=cache)
+            for name, load in batches.items()
         }
 
     async def principal(self) -> Principal:
@@ -73,13 +79,11 @@ class Context:
         principal.require(permission)
         return principal
 
-    def _loader(self, expansion: Expansion) -> Any:
+    def _loader(self, name: str, loader: BatchLoader) -> Any:
         async def load(keys: list[Any]) -> list[Any]:
             principal = await self.principal()
-            found = await usecases.load(
-                self.core, principal=principal, expansion=expansion, keys=keys
-            )
-            default: list[Any] | None = [] if expansion is FILES_BY_EXPORT else None
+            found = await usecases.load(self.core, principal=principal, loader=loader, keys=keys)
+            default: list[Any] | None = [] if name == FILES_BY_EXPORT.name else None
             return [found.get(key, default) for key in keys]
 
         return load

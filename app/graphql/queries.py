@@ -14,6 +14,7 @@ from app.graphql.context import Context
 from app.graphql.cursors import decode_cursor, encode_cursor
 from app.graphql.enums import ExportResource
 from app.graphql.ids import check_id
+from app.graphql.nodes import NodeQueries
 from app.graphql.preview import PreviewQueries
 from app.graphql.types import (
     DataExport,
@@ -48,7 +49,7 @@ async def _list(
 
 
 @strawberry.type(description="Read data exports, users, webhooks and the exportable resources.")
-class Query(WebhookQueries, PreviewQueries):
+class Query(NodeQueries, WebhookQueries, PreviewQueries):
     @strawberry.field(description="One data export by id; null when it does not exist.")
     async def data_export(self, info: Info[Context, None], id: ExportIdArg) -> DataExport | None:
         principal = await info.context.require("read")
@@ -152,6 +153,7 @@ class Query(WebhookQueries, PreviewQueries):
         return Viewer(
             user=User.of(viewer.user),
             organization_id=viewer.organization_id,
+            current_organization_id=strawberry.ID(viewer.organization_id),
             permissions=viewer.permissions,
         )
 

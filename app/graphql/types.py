@@ -24,6 +24,7 @@ from app.graphql.enums import (
     FailureReason,
     FieldKind,
 )
+from app.graphql.node import Node
 from app.graphql.scalars import DateTime, Long
 from app.models import DataExport as DataExportRow
 from app.models import ExportFile as ExportFileRow
@@ -60,7 +61,7 @@ def _links(pairs: list[tuple[str, str]]) -> list[Link]:
 
 
 @strawberry.type(description="A user of the organization (who requested an export).")
-class User:
+class User(Node):
     row: strawberry.Private[UserRow]
 
     id: strawberry.ID = strawberry.field(description="User identifier.")
@@ -90,7 +91,7 @@ class User:
 
 
 @strawberry.type(description="A file produced by an export run.")
-class ExportFile:
+class ExportFile(Node):
     row: strawberry.Private[ExportFileRow]
 
     id: strawberry.ID = strawberry.field(description="File identifier.")
@@ -188,10 +189,12 @@ def _date_range(row: DataExportRow) -> DateRange | None:
 
 
 @strawberry.type(description="A data export request and its latest result.")
-class DataExport:
+class DataExport(Node):
     row: strawberry.Private[DataExportRow]
 
-    id: strawberry.ID = strawberry.field(description="The export identifier.")
+    id: strawberry.ID = strawberry.field(
+        description="The export identifier, as REST (and every argument) uses it; also its Node id."
+    )
 
     name: str = strawberry.field(description="Export name.")
 
@@ -213,9 +216,25 @@ class DataExport:
         description="The schedule, for recurring exports."
     )
 
-    user_id: str = strawberry.field(description="The ID of the user who requested the export.")
+    user_id: str = strawberry.field(
+        description="The ID of the user who requested the export.",
+        deprecation_reason="Use requesterId (type ID); userId stays a String so existing "
+        "typed clients keep compiling.",
+    )
 
-    file_id: str | None = strawberry.field(description="The latest file, null until completed.")
+    requester_id: strawberry.ID = strawberry.field(
+        description="The id of the user who requested the export (REST `userId`)."
+    )
+
+    file_id: str | None = strawberry.field(
+        description="The latest file, null until completed.",
+        deprecation_reason="Use latestFileId (type ID); fileId stays a String so existing "
+        "typed clients keep compiling.",
+    )
+
+    latest_file_id: strawberry.ID | None = strawberry.field(
+        description="The id of the latest file (REST `fileId`), null until completed."
+    )
 
     record_count: int | None = strawberry.field(
         description="Rows in the latest file (header excluded)."
@@ -248,7 +267,9 @@ class DataExport:
             fields=list(row.fields or []),
             recurring=_recurring(row),
             user_id=row.user_id,
+            requester_id=strawberry.ID(row.user_id),
             file_id=row.file_id,
+            latest_file_id=strawberry.ID(row.file_id) if row.file_id else None,
             record_count=row.record_count,
             scheduled_time=DateTime(row.scheduled_time),
             created_time=DateTime(row.created_time),
@@ -366,7 +387,14 @@ class DataExportConnection:
 @strawberry.type(description="The authenticated caller.")
 class Viewer:
     user: User = strawberry.field(description="The authenticated user.")
-    organization_id: str = strawberry.field(description="The caller's organization.")
+    organization_id: str = strawberry.field(
+        description="The caller's organization.",
+        deprecation_reason="Use currentOrganizationId (type ID); organizationId stays a String "
+        "so existing typed clients keep compiling.",
+    )
+    current_organization_id: strawberry.ID = strawberry.field(
+        description="The id of the caller's organization."
+    )
     permissions: list[str] = strawberry.field(description="Granted permissions: read, write.")
 
 

@@ -23,6 +23,7 @@ from app.graphql.errors import (
     write,
 )
 from app.graphql.ids import check_id
+from app.graphql.node import Node
 from app.graphql.scalars import DateTime
 from app.models import Webhook as WebhookRow
 from app.models import WebhookDelivery as DeliveryRow
@@ -122,7 +123,7 @@ class WebhookDeliveryPage:
 
 
 @strawberry.type(description="An endpoint that receives export events (REST /webhooks).")
-class Webhook:
+class Webhook(Node):
     row: strawberry.Private[WebhookRow]
     id: strawberry.ID = strawberry.field(description="The webhook's id.")
     url: str = strawberry.field(description="Where events are POSTed.")
