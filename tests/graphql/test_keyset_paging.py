@@ -200,9 +200,12 @@ async def walk(
         if ids:
             assert info["startCursor"] == page["edges"][0]["cursor"]
             assert info["endCursor"] == page["edges"][-1]["cursor"]
-        seen = ids + seen if backward else seen + ids
+        behind = info["hasNextPage"] if backward else info["hasPreviousPage"]
         if cursor is None:  # nothing lies behind the first page
-            assert (info["hasNextPage"] if backward else info["hasPreviousPage"]) is False
+            assert behind is False
+        elif set(seen) & set(await churn.ids()):  # a row seen before is still there
+            assert behind is True
+        seen = ids + seen if backward else seen + ids
         if not (info["hasPreviousPage"] if backward else info["hasNextPage"]):
             assert len(ids) <= size
             break
