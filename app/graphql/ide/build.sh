@@ -7,7 +7,8 @@
 # Needs node >= 18 and npm. Installs the pinned packages from
 # frontend/package-lock.json (npm ci) into frontend/node_modules, then bundles
 # with esbuild (frontend/build.mjs). Skips all work when every output is newer
-# than the lockfile, package.json, build.mjs and everything under frontend/src.
+# than the lockfile, package.json, build.mjs and everything under frontend/src and examples/
+# (the example operations the bundle includes).
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -22,6 +23,7 @@ outputs=(
   "$static/workers/graphql.worker.js"
 )
 inputs=("$frontend/build.mjs")
+while IFS= read -r -d '' f; do inputs+=("$f"); done < <(find "$here/examples" -type f -print0)
 # shellcheck source=../../npm-assets.sh
 source "$here/../../npm-assets.sh"
 

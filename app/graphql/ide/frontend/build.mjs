@@ -68,7 +68,14 @@ async function main() {
     outdir: tmpdir,
     format: 'iife',
     jsx: 'automatic',
-    loader: { '.ttf': 'file', '.woff': 'file', '.woff2': 'file', '.svg': 'dataurl' },
+    // The example operations (../examples/*.graphql) are bundled as strings.
+    loader: {
+      '.ttf': 'file',
+      '.woff': 'file',
+      '.woff2': 'file',
+      '.svg': 'dataurl',
+      '.graphql': 'text',
+    },
     assetNames: 'fonts/[name]-[hash]',
   });
 

@@ -3,33 +3,37 @@
 // The HTML page (app/graphql/ide/index.html) carries no inline script: every
 // setting arrives through data- attributes on the #graphiql element, so the
 // page works under a Content-Security-Policy without 'unsafe-inline' scripts.
+//
+// The API key is entered in the "Start here" panel (StartPanel.jsx) and added to every
+// operation by the fetcher (apiKey.js); the headers editor is not persisted, so the one
+// place a key is kept is the one the panel names and "Forget key" clears.
+import { explorerPlugin } from '@graphiql/plugin-explorer';
 import { createGraphiQLFetcher } from '@graphiql/toolkit';
 import { GraphiQL } from 'graphiql';
 import { createRoot } from 'react-dom/client';
 
+import { readKey, withApiKey } from './apiKey.js';
+import { EXAMPLES } from './examples.js';
+import { START_TITLE, startPlugin } from './StartPanel.jsx';
+
 import 'graphiql/style.css';
+import '@graphiql/plugin-explorer/style.css';
 import './page.css';
 
-const DEFAULT_QUERY = `# Put your API key into REB-APIKEY under Headers below.
-{
-  viewer {
-    user {
-      id
-      email
-    }
-  }
-  dataExports(limit: 10) {
-    total
-    items {
-      id
-      name
-      status
-    }
+const DEFAULT_HEADERS = '{}';
+// First visit: one tab per example (GraphiQL keeps the user's tabs after that).
+const DEFAULT_TABS = EXAMPLES.map(({ query, variables }) => ({ query, variables }));
+const PLUGINS = [startPlugin, explorerPlugin()];
+
+// GraphiQL fills the variables editor from its `initialVariables`, not from the first
+// default tab, so a first visit passes the first example's variables there too.
+function firstVisit() {
+  try {
+    return window.localStorage.getItem('graphiql:tabState') === null;
+  } catch {
+    return true;
   }
 }
-`;
-
-const DEFAULT_HEADERS = JSON.stringify({ 'REB-APIKEY': '' }, null, 2);
 
 // Monaco runs its language services in web workers. They are built as
 // separate same-origin files (see build.mjs), so CSP `worker-src 'self'` is
@@ -64,23 +68,26 @@ function mount(root) {
 
   installMonacoWorkers(assetsPath);
 
-  const fetcher = createGraphiQLFetcher({
+  const fetcher = withApiKey(createGraphiQLFetcher({
     url: absoluteUrl(graphqlPath),
     // Only opened when a subscription operation is run.
     subscriptionUrl: absoluteUrl(
       graphqlPath,
       window.location.protocol === 'https:' ? 'wss:' : 'ws:',
     ),
-  });
+  }));
 
   createRoot(root).render(
     <GraphiQL
       fetcher={fetcher}
-      defaultQuery={root.dataset.defaultQuery || DEFAULT_QUERY}
+      defaultTabs={DEFAULT_TABS}
+      initialVariables={firstVisit() ? DEFAULT_TABS[0].variables : undefined}
       defaultHeaders={DEFAULT_HEADERS}
-      shouldPersistHeaders={true}
+      shouldPersistHeaders={false}
       isHeadersEditorEnabled={true}
-      defaultEditorToolsVisibility="headers"
+      defaultEditorToolsVisibility="variables"
+      plugins={PLUGINS}
+      visiblePlugin={readKey() ? undefined : START_TITLE}
     />,
   );
 }
