@@ -214,6 +214,7 @@ def chromium_page(
 
 _QUERY_EDITOR = '.graphiql-query-editor .monaco-editor[data-uri$="operation.graphql"]'
 _HEADERS_EDITOR = '.graphiql-editor-tool .monaco-editor[data-uri$="request-headers.json"]'
+_VARIABLES_EDITOR = '.graphiql-editor-tool .monaco-editor[data-uri$="variables.json"]'
 _RESPONSE_EDITOR = '.graphiql-response .monaco-editor[data-uri$="response.json"]'
 _RUN_BUTTON = ".graphiql-execute-button"
 # Monaco draws spaces as U+00A0; innerText of the visible lines is the editor text.
@@ -257,14 +258,69 @@ class GraphiQLPage:
 
     def set_query(self, text: str) -> None:
         self._replace_editor_text(self.page.locator(_QUERY_EDITOR), text)
+        self._let_graphiql_parse()
 
     def set_headers(self, headers: Mapping[str, Any] | str) -> None:
         text = headers if isinstance(headers, str) else json.dumps(dict(headers))
         self.show_headers()
         self._replace_editor_text(self.page.locator(_HEADERS_EDITOR), text)
 
+    def set_variables(self, variables: Mapping[str, Any]) -> None:
+        editor = self.page.locator(_VARIABLES_EDITOR)
+        if not editor.is_visible():
+            tools = self.page.locator(".graphiql-editor-tools")
+            tools.get_by_role("button", name="Variables", exact=True).click()
+            editor.wait_for(state="visible")
+        self._replace_editor_text(editor, json.dumps(dict(variables)))
+
     def run(self) -> None:
         self.page.locator(_RUN_BUTTON).click()
+
+    def open_tab(self, title: str) -> None:
+        """Switch to the operation tab titled ``title`` (its operation name)."""
+        self.page.locator(".graphiql-tab").filter(has_text=title).first.click()
+        self.page.wait_for_function(
+            "([selector, title]) => document.querySelector(selector)?.innerText.includes(title)",
+            arg=[f"{_QUERY_EDITOR} .view-lines", title],
+        )
+        self._let_graphiql_parse()
+
+    def new_tab(self) -> None:
+        self.page.get_by_role("button", name="New tab", exact=True).click()
+
+    def show_plugin(self, title: str) -> Locator:
+        """Open the sidebar plugin ``title`` (e.g. "GraphiQL Explorer"); returns its pane."""
+        button = self.page.get_by_role("button", name=f"Show {title}", exact=True)
+        if button.count():
+            button.click()
+        self.page.get_by_role("button", name=f"Hide {title}", exact=True).wait_for()
+        pane = self.page.locator(".graphiql-plugin")
+        pane.wait_for(state="visible")
+        return pane
+
+    def visible_plugin(self) -> str | None:
+        """Title of the open sidebar plugin (its button reads "Hide <title>"), or None."""
+        labels = self.page.locator(".graphiql-sidebar button[aria-label^='Hide ']")
+        if not labels.count():
+            return None
+        label: str = labels.first.get_attribute("aria-label") or ""
+        return label.removeprefix("Hide ")
+
+    def explorer_check(self, *path: str) -> None:
+        """Tick the field at ``path`` in the explorer (query builder), e.g. ("dataExports",
+        "items", "id"): fields on the way are opened with a click unless already open, then
+        the last is clicked; the explorer rewrites the query to match."""
+        scope = self.show_plugin("GraphiQL Explorer")
+        for depth, name in enumerate(path, start=1):
+            # An open (selected) object field wraps its row and its sub-fields in a
+            # div.graphiql-explorer-<name>; a closed one is only its row.
+            opened = scope.locator(f"div.graphiql-explorer-{name}:not(.graphiql-explorer-node)")
+            last = depth == len(path)
+            if last or not opened.count():
+                scope.locator(f'[data-field-name="{name}"]').first.click()
+            if not last:
+                scope = opened.first
+                scope.wait_for()
 
     def wait_for_response_containing(self, needle: str, *, timeout_ms: int | None = None) -> str:
         """Wait until the result pane shows ``needle``; returns the pane's text."""
@@ -286,6 +342,11 @@ class GraphiQLPage:
             arg=f"{_QUERY_EDITOR} .squiggly-error",
             timeout=timeout_ms,
         )
+
+    def _let_graphiql_parse(self) -> None:
+        # GraphiQL parses the operation 100 ms after the editor changes (a debounce); a run
+        # before that sends the previous text's operation name (e.g. a default tab's).
+        self.page.wait_for_timeout(300)
 
     def _editor_text(self, selector: str) -> str:
         text: str = self.page.locator(selector).evaluate(_EDITOR_TEXT_JS)

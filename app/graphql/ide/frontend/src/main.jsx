@@ -27,6 +27,22 @@ const PLUGINS = [startPlugin, explorerPlugin()];
 
 // GraphiQL fills the variables editor from its `initialVariables`, not from the first
 // default tab, so a first visit passes the first example's variables there too.
+// The "Start here" panel opens while no key is stored; with one it starts closed, even when
+// it was open as the page was left (GraphiQL would restore it).
+function initialPlugin() {
+  if (!readKey()) {
+    return START_TITLE;
+  }
+  try {
+    if (window.localStorage.getItem('graphiql:visiblePlugin') === START_TITLE) {
+      window.localStorage.removeItem('graphiql:visiblePlugin');
+    }
+  } catch {
+    // no storage: nothing was restored
+  }
+  return undefined;
+}
+
 function firstVisit() {
   try {
     return window.localStorage.getItem('graphiql:tabState') === null;
@@ -87,7 +103,7 @@ function mount(root) {
       isHeadersEditorEnabled={true}
       defaultEditorToolsVisibility="variables"
       plugins={PLUGINS}
-      visiblePlugin={readKey() ? undefined : START_TITLE}
+      visiblePlugin={initialPlugin()}
     />,
   );
 }
