@@ -130,6 +130,15 @@ def test_first_screen_key_explorer_and_examples(demo: tuple[str, str]) -> None:
         assert [str(error) for error in browser.page_errors] == []
         assert browser.console_errors() == []
 
+        # A key typed into the Headers editor wins over the stored one (401s log a console
+        # error from here on, so that check is above).
+        ide.open_tab("MyQuery")
+        ide.set_headers({"REB-APIKEY": "not-a-valid-key-not-a-valid-key-0"})
+        ide.run()
+        wrong = _pane_json(ide.wait_for_response_containing("UNAUTHENTICATED"))
+        assert wrong["data"] is None
+        ide.set_headers("{}")
+
         # "Forget key" clears it from the browser; the panel asks for one again.
         panel = ide.show_plugin("Start here")
         panel.get_by_role("button", name="Forget key").click()
@@ -138,9 +147,8 @@ def test_first_screen_key_explorer_and_examples(demo: tuple[str, str]) -> None:
         assert key not in json.dumps(
             page.evaluate("() => Object.fromEntries(Object.entries(localStorage))")
         )
-        ide.open_tab("MyQuery")
         ide.run()
-        refused = _pane_json(ide.wait_for_response_containing("UNAUTHENTICATED"))
+        refused = _pane_json(ide.wait_for_response_containing("Missing credentials"))
         assert refused["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
         assert browser.csp_violations() == []
         assert [str(error) for error in browser.page_errors] == []
