@@ -25,8 +25,6 @@ const DEFAULT_HEADERS = '{}';
 const DEFAULT_TABS = EXAMPLES.map(({ query, variables }) => ({ query, variables }));
 const PLUGINS = [startPlugin, explorerPlugin()];
 
-// GraphiQL fills the variables editor from its `initialVariables`, not from the first
-// default tab, so a first visit passes the first example's variables there too.
 // The "Start here" panel opens while no key is stored; with one it starts closed, even when
 // it was open as the page was left (GraphiQL would restore it).
 function initialPlugin() {
@@ -43,6 +41,8 @@ function initialPlugin() {
   return undefined;
 }
 
+// GraphiQL fills the variables editor from its `initialVariables`, not from the first
+// default tab, so a first visit passes the first example's variables there too.
 function firstVisit() {
   try {
     return window.localStorage.getItem('graphiql:tabState') === null;
@@ -84,14 +84,16 @@ function mount(root) {
 
   installMonacoWorkers(assetsPath);
 
-  const fetcher = withApiKey(createGraphiQLFetcher({
-    url: absoluteUrl(graphqlPath),
-    // Only opened when a subscription operation is run.
-    subscriptionUrl: absoluteUrl(
-      graphqlPath,
-      window.location.protocol === 'https:' ? 'wss:' : 'ws:',
-    ),
-  }));
+  const fetcher = withApiKey(
+    createGraphiQLFetcher({
+      url: absoluteUrl(graphqlPath),
+      // Only opened when a subscription operation is run.
+      subscriptionUrl: absoluteUrl(
+        graphqlPath,
+        window.location.protocol === 'https:' ? 'wss:' : 'ws:',
+      ),
+    }),
+  );
 
   createRoot(root).render(
     <GraphiQL
