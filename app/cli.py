@@ -107,6 +107,7 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
         _seed(settings, args)
     preflight.require_database(settings.database_url)
     preflight.require_own_storage(settings.database_url, settings.storage_dir)
+    preflight.require_manifest(settings.graphql_trusted_documents)
     if args.demo:
         _print_welcome(settings, args.host, args.port)
     if args.workers > 1:  # /metrics adds up every process's files (app/metrics.py)

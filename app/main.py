@@ -22,6 +22,7 @@ from app.exports.storage import Storage
 from app.exports.usecases import Core
 from app.graphql.view import graphql_routes
 from app.logs import RequestContext
+from app.persisted.operations import build as build_persisted
 from app.rest.docs import routes as docs_routes
 from app.rest.health import routes as health_routes
 from app.rest.metrics import RequestMetrics
@@ -106,9 +107,11 @@ def create_app(settings: Settings | None = None) -> Starlette:
             worker_identity = worker.identity
             worker_task = asyncio.create_task(worker.run(), name="export-worker")
         app.state.readiness = Readiness.of(settings, worker_identity=worker_identity)
+        app.state.persisted = build_persisted(settings, app.state.sessionmaker)
         try:
             yield
         finally:
+            await app.state.persisted.close()
             await app.state.readiness.close()
             if worker_task is not None:
                 app.state.worker.stop()

@@ -50,6 +50,11 @@ graphql_duration = Histogram(
     ["operation", "type"],
     buckets=_LATENCY,
 )
+persisted_queries = Counter(
+    f"{PREFIX}_graphql_persisted_queries",
+    "GraphQL requests that named a document by hash or id, by outcome",
+    ["outcome"],
+)
 export_runs = Counter(
     f"{PREFIX}_export_runs",
     "Export runs a worker of this server finished, by format and outcome "

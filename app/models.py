@@ -188,6 +188,19 @@ class WorkerHeartbeat(Base):
     last_seen: Mapped[datetime]
 
 
+class PersistedQuery(Base):
+    """A GraphQL document registered by automatic persisted queries, keyed by its SHA-256, shared
+    by every process. Not a tenant's row: a document is public text, verified against its hash.
+    `last_used` orders the least-recently-used eviction that keeps the table bounded."""
+
+    __tablename__ = "persisted_queries"
+
+    sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    document: Mapped[str] = mapped_column(Text)
+    created_time: Mapped[datetime]
+    last_used: Mapped[datetime] = mapped_column(index=True)
+
+
 class RateCounter(Base):
     """Writes per organization per fixed window, shared by every process through the database."""
 

@@ -22,6 +22,8 @@ from sqlalchemy.exc import DBAPIError
 
 from app.db import is_sqlite, make_engine, make_sessionmaker
 from app.migrate import alembic_config, current_heads, shipped_heads
+from app.persisted.manifest import ManifestError
+from app.persisted.manifest import load as load_manifest
 
 CONNECT_TIMEOUT_SECONDS = 10.0
 MIGRATE_HINT = "run python -m app migrate"
@@ -193,3 +195,14 @@ def _reason(exc: BaseException) -> str:
         text = str(exc)
     lines = [line for line in text.splitlines() if line.strip()]
     return _DRIVER_CLASS.sub("", lines[0].strip()) if lines else type(exc).__name__
+
+
+def require_manifest(path: Path | None) -> None:
+    """GRAPHQL_TRUSTED_DOCUMENTS names a manifest that loads (else every process would fail
+    its startup with a traceback)."""
+    if path is None:
+        return
+    try:
+        load_manifest(path)
+    except ManifestError as exc:
+        raise PreflightError(f"GRAPHQL_TRUSTED_DOCUMENTS: {exc}") from None

@@ -164,6 +164,13 @@ def _public_key(raw: str) -> str:
         raise ValueError(getattr(exc, "strerror", None) or str(exc)) from None
 
 
+def _redis_url(raw: str) -> str:
+    value = raw.strip()
+    if urlsplit(value).scheme not in ("redis", "rediss", "unix"):
+        raise ValueError
+    return value
+
+
 def _path(raw: str) -> Path:
     return Path(os.path.abspath(os.path.expanduser(raw)))
 
@@ -531,6 +538,37 @@ class Settings:
         derive=_off_in_production,
         shown="`true` (`false` in production)",
     )
+    graphql_apq: bool = variable(
+        "GRAPHQL_APQ",
+        True,
+        "automatic persisted queries (Apollo's protocol): a client sends a document's SHA-256 "
+        "and the document only when the service does not know it yet",
+    )
+    graphql_apq_max_entries: int = variable(
+        "GRAPHQL_APQ_MAX_ENTRIES",
+        10000,
+        "documents the persisted-query store keeps; the least recently used go first",
+        low=1,
+    )
+    graphql_apq_redis_url: str | None = variable(
+        "GRAPHQL_APQ_REDIS_URL",
+        None,
+        "keep persisted queries in this Redis instead of the database",
+        accepts="a redis://, rediss:// or unix:// URL",
+        convert=_redis_url,
+    )
+    graphql_trusted_documents: Path | None = variable(  # noqa: RUF009 (a dataclasses.field)
+        "GRAPHQL_TRUSTED_DOCUMENTS",
+        None,
+        "a manifest of trusted documents (GraphQL Codegen's `persisted-documents.json` or "
+        "Apollo's persisted query manifest); clients may send their ids instead of documents",
+    )
+    graphql_trusted_documents_only: bool = variable(
+        "GRAPHQL_TRUSTED_DOCUMENTS_ONLY",
+        False,
+        "run only the manifest's documents (GraphiQL then runs only those too); needs "
+        "`GRAPHQL_TRUSTED_DOCUMENTS`",
+    )
     metrics_token: str | None = variable(
         "METRICS_TOKEN",
         None,
@@ -554,6 +592,10 @@ class Settings:
         if production and values["jwt_public_key"] and not values["jwt_audience"]:
             # An identity provider's key also signs tokens meant for its other APIs.
             raise SettingsError("JWT_AUDIENCE is required with JWT_PUBLIC_KEY in production")
+        if values["graphql_trusted_documents_only"] and not values["graphql_trusted_documents"]:
+            raise SettingsError(
+                "GRAPHQL_TRUSTED_DOCUMENTS_ONLY=true needs GRAPHQL_TRUSTED_DOCUMENTS (a manifest)"
+            )
         return cls(**values)
 
 

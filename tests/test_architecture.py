@@ -21,7 +21,7 @@ LAYERS: list[tuple[str, ...]] = [
         "app.metrics",
     ),
     ("app.db", "app.models", "app.migrate", "app.migrations"),
-    ("app.exports",),
+    ("app.exports", "app.persisted"),
     ("app.auth",),
     ("app.graphql", "app.rest"),
     ("app.main", "app.logs", "app.demo", "app.demo_data"),
@@ -73,7 +73,9 @@ def test_imports_point_down(path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    "path", [p for p in MODULES if _module_name(p).startswith("app.exports")], ids=_module_name
+    "path",
+    [p for p in MODULES if _module_name(p).startswith(("app.exports", "app.persisted"))],
+    ids=_module_name,
 )
 def test_core_is_framework_free(path: Path) -> None:
     for imported in _imports(path):

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 from cross_web import HTTPException
@@ -34,7 +36,11 @@ from app.graphql.ide import ide_routes, with_ide
 from app.graphql.negotiation import GRAPHQL_RESPONSE_JSON, OFFERED, negotiate
 from app.graphql.schema import build_schema
 from app.graphql.websocket import BoundedCloseAdapter, TimedTransportWSHandler, is_subscription
+from app.metrics import persisted_queries
+from app.persisted.operations import PersistedOperations, PersistedQueryError, Resolution
 from app.settings import MAX_BODY_BYTES, Settings
+
+log = logging.getLogger("app.graphql")
 
 NO_QUERY = "No GraphQL query in the request: send `query`."
 SUBSCRIPTIONS_OVER_HTTP = "Subscriptions are served over WebSocket (graphql-transport-ws) only."
@@ -118,6 +124,36 @@ def _transport_error(exc: HTTPException, *, ide: bool, media_type: str) -> JSONR
     return _json(_error_body(reason, code, media_type), status, media_type)
 
 
+class PersistedQueryRefused(HTTPException):
+    """A persisted-operation error (app/persisted/operations.py) on its way to `__call__`."""
+
+    def __init__(self, error: PersistedQueryError) -> None:
+        super().__init__(400, error.message)
+        self.error = error
+
+
+def _persisted_error(error: PersistedQueryError, media_type: str) -> JSONResponse:
+    """`PersistedQueryNotFound` and `PersistedQueryNotSupported` are a 200 under
+    application/json, as Apollo Server answers them (clients read the body and resend); under
+    application/graphql-response+json every request error is a 400. Never cached: the same GET
+    succeeds once the client has sent the document."""
+    status = 200 if error.retryable and media_type != GRAPHQL_RESPONSE_JSON else 400
+    body = _error_body(error.message, error.code, media_type)
+    return _json(body, status, media_type, headers={"Cache-Control": "private, no-store"})
+
+
+async def _document_id(request: Request) -> object:
+    """`documentId` from the query string (GET) or the JSON body (POST; Starlette keeps the
+    body it read, and it is parsed again only when it mentions the key)."""
+    if request.method == "GET":
+        return request.query_params.get("documentId")
+    body = await request.body()
+    if b'"documentId"' not in body:
+        return None
+    data = json.loads(body)
+    return data.get("documentId") if isinstance(data, dict) else None
+
+
 class GatewayGraphQL(GraphQL[Context, None]):
     # Only graphql-transport-ws: the legacy graphql-ws protocol is deprecated by its authors.
     graphql_transport_ws_handler_class = TimedTransportWSHandler
@@ -151,6 +187,8 @@ class GatewayGraphQL(GraphQL[Context, None]):
                 response.headers["content-type"] = f"{GRAPHQL_RESPONSE_JSON}; charset=utf-8"
                 if getattr(request.state, REQUEST_ERROR, False) and response.status_code == 200:
                     response.status_code = 400
+        except PersistedQueryRefused as exc:
+            response = _persisted_error(exc.error, media_type)
         except HTTPException as exc:
             response = _transport_error(exc, ide=self.settings.graphql_ide, media_type=media_type)
         except TimeoutError:
@@ -186,17 +224,60 @@ class GatewayGraphQL(GraphQL[Context, None]):
         root_value: None,
         request_data: GraphQLRequestData,
     ) -> ExecutionResult:
-        """Subscriptions are served over WebSocket only: over HTTP Strawberry would run them as
-        multipart streams, which this gateway does not speak (a 400, not a masked 500)."""
+        """Persisted operations first: a hash or `documentId` becomes its document (or a
+        persisted-query error), and a new automatic persisted query is stored once it has
+        validated. Subscriptions are served over WebSocket only: over HTTP Strawberry would run
+        them as multipart streams, which this gateway does not speak (a 400, not a masked 500)."""
+        resolution = await self._resolve(request, request_data)
+        if resolution is not None:
+            request_data = replace(request_data, query=resolution.query)
         query = request_data.query or ""
         max_tokens = self.settings.graphql_max_tokens
         if "subscription" in query and is_subscription(
             query, request_data.operation_name, max_tokens
         ):
             raise HTTPException(400, SUBSCRIPTIONS_OVER_HTTP)
-        return await super().execute_single(
+        result = await super().execute_single(
             request, request_adapter, sub_response, context, root_value, request_data
         )
+        if resolution is not None and resolution.register and not _is_request_error(result):
+            await self._register(request, resolution.register, resolution.query)
+        return result
+
+    async def _resolve(
+        self, request: Request, request_data: GraphQLRequestData
+    ) -> Resolution | None:
+        persisted: PersistedOperations = request.app.state.persisted
+        extensions = request_data.extensions
+        try:
+            document_id = await _document_id(request)
+            resolution = await persisted.resolve(
+                query=request_data.query, extensions=extensions, document_id=document_id
+            )
+        except PersistedQueryError as exc:
+            persisted_queries.labels("miss" if exc.code.endswith("NOT_FOUND") else "refused").inc()
+            raise PersistedQueryRefused(exc) from exc
+        named = document_id is not None or bool(extensions and "persistedQuery" in extensions)
+        if named and request_data.query is None:
+            persisted_queries.labels("hit").inc()
+        return resolution
+
+    async def _register(self, request: Request, sha: str, document: str) -> None:
+        """A store that fails costs the client one more round trip later, never this answer."""
+        persisted: PersistedOperations = request.app.state.persisted
+        try:
+            await persisted.register(sha, document)
+        except Exception:
+            log.warning("could not store a persisted query", exc_info=True)
+            return
+        persisted_queries.labels("registered").inc()
+
+    def should_render_graphql_ide(self, request: Any) -> bool:
+        """A GET naming a persisted document has no `query` either, and is no browser's."""
+        params = request.query_params
+        if "extensions" in params or "documentId" in params:
+            return False
+        return bool(super().should_render_graphql_ide(request))
 
     async def get_context(
         self, request: Request | WebSocket, response: Response | WebSocket

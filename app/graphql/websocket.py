@@ -25,6 +25,7 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.types import (
 )
 
 from app.graphql.context import Context
+from app.persisted.operations import PersistedOperations, PersistedQueryError
 
 TIMEOUT_MESSAGE = "The operation took too long and was stopped."
 CLOSE_REASON_BYTES = 123  # RFC 6455 §5.5: a control frame carries 125 bytes, 2 for the code
@@ -95,6 +96,16 @@ class TimedTransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
         await super().handle_subscribe(message)
 
     async def run_operation(self, operation: Operation[Context, None]) -> None:
+        """With GRAPHQL_TRUSTED_DOCUMENTS_ONLY a WebSocket runs only the manifest's documents
+        too (sent in full: graphql-transport-ws has no persisted-query protocol), else the
+        operation's `error`. Then the HTTP timeout, for all but subscriptions."""
+        persisted: PersistedOperations = self.context.request.app.state.persisted
+        try:
+            await persisted.resolve(query=operation.query, extensions=None, document_id=None)
+        except PersistedQueryError as exc:
+            refusal = GraphQLError(exc.message, extensions={"code": exc.code})
+            await operation.send_initial_errors([refusal])
+            return
         max_tokens = self.context.settings.graphql_max_tokens
         if is_subscription(operation.query, operation.operation_name, max_tokens):
             await super().run_operation(operation)
