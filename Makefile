@@ -6,7 +6,7 @@ RUN_STAMP := $(VENV)/.run-stamp
 STAMP := $(VENV)/.test-stamp
 PG_TEST_URL ?= postgresql+asyncpg://postgres@127.0.0.1:5432/test
 
-.PHONY: run test test-pg lint types pytest ide docs js-clients bench bench-graphql bench-export fuzz soak clean lock
+.PHONY: run test test-pg lint types pytest ide docs js-clients examples bench bench-graphql bench-export fuzz soak clean lock
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -51,6 +51,12 @@ js-clients:
 	@if command -v npm >/dev/null 2>&1; then bash tests/clients/js/install.sh; \
 	else echo "warning: npm not found; tests/clients skip (and fail in CI)" >&2; fi
 
+# examples/typescript: npm ci from its lockfile, GraphQL Codegen on schema.graphql, tsc (all
+# git-ignored; only when something changed). examples/python needs only the test extras.
+examples:
+	@if command -v npm >/dev/null 2>&1; then bash examples/typescript/build.sh; \
+	else echo "warning: npm not found; examples/typescript not built (tests/test_examples.py skips, and fails in CI)" >&2; fi
+
 PORT ?= 8000
 run: $(RUN_STAMP) ide docs
 	$(BIN)/python -m app serve --demo --port $(PORT)
@@ -62,13 +68,13 @@ lint: $(STAMP)
 types: $(STAMP)
 	$(BIN)/mypy
 
-pytest: $(STAMP) ide docs js-clients
+pytest: $(STAMP) ide docs js-clients examples
 	$(BIN)/pytest -q
 
 test: lint types pytest
 
 # The same suite against PostgreSQL (what .ci/run does after `make test`).
-test-pg: $(STAMP) ide docs js-clients
+test-pg: $(STAMP) ide docs js-clients examples
 	TEST_DATABASE_URL=$(PG_TEST_URL) $(BIN)/pytest -q
 
 # The REST and GraphQL fuzzers at 20x their `make test` size, and schemathesis against
@@ -111,4 +117,5 @@ bench-preview: $(STAMP)
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache app/graphql/ide/static app/graphql/ide/frontend/node_modules \
-		app/rest/docs/static app/rest/docs/frontend/node_modules
+		app/rest/docs/static app/rest/docs/frontend/node_modules \
+		examples/typescript/node_modules examples/typescript/dist examples/typescript/src/gql

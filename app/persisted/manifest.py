@@ -41,11 +41,13 @@ class Manifest:
         return len(self.by_id)
 
     def document(self, document_id: str) -> str | None:
-        """The text for an id, bare or with the `sha256:` prefix the GraphQL-over-HTTP
-        persisted-documents proposal writes (`documentId: "sha256:…"`)."""
+        """The text for an id, with or without the `sha256:` prefix that Codegen writes and
+        the GraphQL-over-HTTP persisted-documents proposal uses (`documentId: "sha256:…"`),
+        whichever way the manifest spells it."""
         found = self.by_id.get(document_id)
-        if found is None and ":" in document_id:
-            found = self.by_id.get(document_id.partition(":")[2])
+        if found is None:
+            algorithm, colon, bare = document_id.partition(":")
+            found = self.by_id.get(bare if colon else f"sha256:{algorithm}")
         return found
 
     def allows(self, text: str) -> bool:
