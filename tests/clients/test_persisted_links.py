@@ -13,12 +13,20 @@ import json
 import os
 import re
 import subprocess
+from pathlib import Path
 from typing import Any
 
 import httpx
 
-from tests.clients.test_rebilly_js_sdk import JS_DIR, ORGANIZATION, Server, server
+from tests.clients.test_rebilly_js_sdk import (
+    JS_DIR,
+    ORGANIZATION,
+    Server,
+    require_js_clients,
+    server,
+)
 from tests.graphql.browser import skip_unconfigured
+from tests.servers import cli, cli_env, serving
 
 __all__ = ["server"]
 
@@ -87,3 +95,68 @@ def test_apollo_and_urql_fall_back_once_then_send_only_the_hash(server: Server) 
     assert counts.get("miss") == len(VARIANTS), counts
     assert counts.get("registered") == len(VARIANTS), counts
     assert counts.get("hit") == len(VARIANTS), counts
+
+
+MANIFEST_SCRIPT = JS_DIR / "apollo-manifest.mjs"
+
+
+def _node(node: str, args: list[str], key: str = "") -> str:
+    result = subprocess.run(
+        [node, str(MANIFEST_SCRIPT), *args],
+        cwd=JS_DIR,
+        env={**os.environ, "EXPORTS_GATEWAY_API_KEY": key, "NODE_ENV": "production"},
+        capture_output=True,
+        text=True,
+        timeout=NODE_TIMEOUT_SECONDS,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def test_apollo_runs_its_generated_manifest_on_a_trusted_only_server(
+    database_url: str, tmp_path: Path
+) -> None:
+    """Apollo's own tooling end to end: `generate-persisted-query-manifest` writes the
+    manifest, the server loads it with GRAPHQL_TRUSTED_DOCUMENTS_ONLY, and Apollo Client (ids
+    from the manifest by `@apollo/persisted-query-lists`) runs a query and a mutation by id
+    alone, one request each."""
+    node = require_js_clients()
+    for package in ("@apollo/generate-persisted-query-manifest", "@apollo/persisted-query-lists"):
+        if not (JS_DIR / "node_modules" / package / "package.json").is_file():
+            skip_unconfigured(f"{package} is not installed: run `bash tests/clients/js/install.sh`")
+    manifest = tmp_path / "persisted-query-manifest.json"
+    _node(node, ["--generate", str(manifest)])
+    assert json.loads(manifest.read_text())["format"] == "apollo-persisted-query-manifest"
+    env = cli_env(
+        database_url,
+        tmp_path / "var",
+        GRAPHQL_TRUSTED_DOCUMENTS=str(manifest),
+        GRAPHQL_TRUSTED_DOCUMENTS_ONLY="true",
+    )
+    cwd = tmp_path / "cwd"
+    cwd.mkdir()
+    cli(["migrate"], env, cwd)
+    user = ["--organization", ORGANIZATION, "--user", "manifest@example.com"]
+    cli(["seed-demo", "--organization", ORGANIZATION, "--customers", "1", "--quiet"], env, cwd)
+    key = cli(["create-api-key", *user], env, cwd).strip().splitlines()[-1]
+    with serving(env, cwd, tmp_path / "server.log") as (base_url, _):
+        observed = json.loads(
+            _node(node, ["--url", f"{base_url}/graphql", "--manifest", str(manifest)], key)
+        )
+        refused = httpx.post(
+            f"{base_url}/graphql",
+            json={"query": "{ viewer { organizationId } }"},
+            headers={"REB-APIKEY": key},
+            timeout=10,
+        )
+    results = observed["results"]
+    assert "error" not in results, observed
+    assert results["ManifestViewer"]["viewer"]["organizationId"] == ORGANIZATION
+    assert results["ManifestCreate"]["createDataExport"]["__typename"] == "DataExport"
+    assert [(r["method"], r["hasQuery"], r["status"]) for r in observed["requests"]] == [
+        ("POST", False, 200),
+        ("POST", False, 200),
+    ]
+    assert sorted(r["hash"] for r in observed["requests"]) == sorted(observed["ids"])
+    assert refused.json()["errors"][0]["extensions"]["code"] == "QUERY_NOT_IN_SAFELIST"

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the pinned JavaScript clients (package-lock.json: rebilly-js-sdk, graphql-http,
-# @apollo/client, @urql/core, @urql/exchange-persisted) into tests/clients/js/node_modules for
+# @apollo/client and Apollo's persisted-query manifest tools, @urql/core,
+# @urql/exchange-persisted) into tests/clients/js/node_modules for
 # tests/clients/test_rebilly_js_sdk.py, tests/clients/test_graphql_http_audit.py and
 # tests/clients/test_persisted_links.py.
 #
@@ -23,7 +24,8 @@ cd "$here"
 stamp=node_modules/.package-lock.json
 if [ -f "$stamp" ] && [ "$stamp" -nt package-lock.json ] && [ "$stamp" -nt package.json ] \
   && [ -f node_modules/rebilly-js-sdk/package.json ] && [ -f node_modules/graphql-http/package.json ] \
-  && [ -f node_modules/@apollo/client/package.json ] && [ -f node_modules/@urql/exchange-persisted/package.json ]; then
+  && [ -f node_modules/@apollo/client/package.json ] && [ -f node_modules/@urql/exchange-persisted/package.json ] \
+  && [ -f node_modules/@apollo/persisted-query-lists/package.json ]; then
   echo "install.sh: JavaScript clients are up to date ($here/node_modules)"
   exit 0
 fi
@@ -31,7 +33,8 @@ echo "install.sh: npm ci in $here"
 npm ci --no-audit --no-fund --loglevel=error || die "npm ci failed in $here"
 [ -f node_modules/rebilly-js-sdk/package.json ] || die "rebilly-js-sdk missing after npm ci in $here"
 [ -f node_modules/graphql-http/package.json ] || die "graphql-http missing after npm ci in $here"
-for package in @apollo/client @urql/core @urql/exchange-persisted; do
+for package in @apollo/client @apollo/generate-persisted-query-manifest @apollo/persisted-query-lists \
+  @urql/core @urql/exchange-persisted; do
   [ -f "node_modules/$package/package.json" ] || die "$package missing after npm ci in $here"
 done
 touch "$stamp"
