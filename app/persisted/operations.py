@@ -17,6 +17,7 @@ The error codes beyond Apollo's two are those of Apollo's router, so tooling rec
 from __future__ import annotations
 
 import hashlib
+import logging
 import re
 from collections import OrderedDict
 from collections.abc import Mapping
@@ -29,7 +30,12 @@ from app.persisted.manifest import Manifest, load
 from app.persisted.store import DatabaseStore, DocumentStore, RedisStore
 from app.settings import Settings
 
+log = logging.getLogger("app.persisted")
+
 SHA256_HEX = re.compile(r"[0-9a-f]{64}")
+MAX_STORED_BYTES = 256 * 1024
+"""A larger document runs but is not stored (its client keeps sending it in full), so the
+store holds at most GRAPHQL_APQ_MAX_ENTRIES times 256 KiB."""
 MAX_ID_CHARS = 200
 LOCAL_CACHE_ENTRIES = 512
 """Documents kept in each process in front of the shared store: a hash names one text forever,
@@ -151,7 +157,8 @@ class PersistedOperations:
                 "provided sha does not match query: `extensions.persistedQuery.sha256Hash` "
                 "must be the lowercase hex SHA-256 of the UTF-8 `query`."
             )
-        return Resolution(query, register=sha if sha not in self._local else None)
+        small = len(query.encode("utf-8")) <= MAX_STORED_BYTES
+        return Resolution(query, register=sha if small and sha not in self._local else None)
 
     async def _lookup(self, sha: str) -> str | None:
         found = self._local.get(sha)
@@ -161,7 +168,12 @@ class PersistedOperations:
         if not SHA256_HEX.fullmatch(sha):
             return None
         assert self.store is not None
-        found = await self.store.get(sha)
+        try:
+            found = await self.store.get(sha)
+        except Exception:  # any failure of the store's database or Redis
+            # A store that is down is a miss: clients resend the document, which still runs.
+            log.warning("the persisted-query store failed a lookup", exc_info=True)
+            return None
         if found is not None:
             self._keep(sha, found)
         return found

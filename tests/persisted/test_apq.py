@@ -152,3 +152,28 @@ async def test_with_apq_off_a_hash_is_not_supported(settings: Settings, tenant: 
             assert _code(response) == "PERSISTED_QUERY_NOT_SUPPORTED"
         plain = await _post(harness, tenant, {"query": QUERY})
         assert plain.json()["data"]["viewer"]["organizationId"] == tenant.organization_id
+
+
+async def test_a_document_over_256_kib_runs_but_is_not_stored(
+    harness: Harness, tenant: Tenant
+) -> None:
+    big = "# " + "x" * (256 * 1024) + "\n{ __typename }"
+    response = await _post(harness, tenant, {"query": big, "extensions": _ext(sha256_hex(big))})
+    assert response.json() == {"data": {"__typename": "Query"}}
+    assert await _stored(harness) == 0
+
+
+async def test_a_store_that_is_down_is_a_miss_and_documents_still_run(
+    settings: Settings, tenant: Tenant, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Redis refusing connections (nothing listens on port 1): the hash alone is a miss, and the
+    document sent with it runs; both failures are logged, neither is a 500."""
+    down = with_settings(settings, graphql_apq_redis_url="redis://127.0.0.1:1/0")
+    async for harness in start_harness(down):
+        miss = await _post(harness, tenant, {"extensions": _ext()})
+        assert miss.json()["errors"][0]["message"] == "PersistedQueryNotFound"
+        ran = await _post(harness, tenant, {"query": QUERY, "extensions": _ext()})
+        assert ran.json()["data"]["viewer"]["organizationId"] == tenant.organization_id
+    messages = [record.getMessage() for record in caplog.records]
+    assert "the persisted-query store failed a lookup" in messages
+    assert "could not store a persisted query" in messages
