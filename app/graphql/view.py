@@ -134,10 +134,13 @@ class PersistedQueryRefused(HTTPException):
 
 def _persisted_error(error: PersistedQueryError, media_type: str) -> JSONResponse:
     """`PersistedQueryNotFound` and `PersistedQueryNotSupported` are a 200 under
-    application/json, as Apollo Server answers them (clients read the body and resend); under
-    application/graphql-response+json every request error is a 400. Never cached: the same GET
-    succeeds once the client has sent the document."""
-    status = 200 if error.retryable and media_type != GRAPHQL_RESPONSE_JSON else 400
+    application/json, as Apollo Server answers them (clients read the body and resend), and a
+    400 under application/graphql-response+json, where a request error is a 4xx; the others
+    have their own 4xx. Never cached: the same GET succeeds once the client sent the document."""
+    if error.retryable:
+        status = 400 if media_type == GRAPHQL_RESPONSE_JSON else 200
+    else:
+        status = error.status
     body = _error_body(error.message, error.code, media_type)
     return _json(body, status, media_type, headers={"Cache-Control": "private, no-store"})
 

@@ -44,13 +44,17 @@ so a process-local copy is never stale."""
 
 class PersistedQueryError(Exception):
     """A request error of the persisted-operation protocols. `retryable` errors are the two a
-    client reacts to by resending (Apollo answers them with HTTP 200 under application/json)."""
+    client reacts to by resending (Apollo Server answers them with HTTP 200); `status` is the
+    HTTP status of the others, as Apollo's router answers them."""
 
-    def __init__(self, message: str, code: str, *, retryable: bool = False) -> None:
+    def __init__(
+        self, message: str, code: str, *, retryable: bool = False, status: int = 400
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.code = code
         self.retryable = retryable
+        self.status = status
 
 
 def not_found() -> PersistedQueryError:
@@ -70,6 +74,7 @@ def _not_in_list(document_id: str) -> PersistedQueryError:
     return PersistedQueryError(
         f"No trusted document has the id {shown!r} (GRAPHQL_TRUSTED_DOCUMENTS).",
         "PERSISTED_QUERY_NOT_IN_LIST",
+        status=404,
     )
 
 
@@ -79,6 +84,7 @@ def _not_trusted() -> PersistedQueryError:
         "in the manifest; send the `documentId` or `extensions.persistedQuery.sha256Hash` of "
         "one that is.",
         "QUERY_NOT_IN_SAFELIST",
+        status=403,
     )
 
 

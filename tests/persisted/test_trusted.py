@@ -79,7 +79,7 @@ async def test_manifest_ids_run_by_document_id_or_hash(
         )
         assert by_get.json() == {"data": {"__typename": "Query"}}
         unknown = await _post(harness, tenant, {"documentId": "nope"})
-        assert unknown.status_code == 400
+        assert unknown.status_code == 404
         assert unknown.json()["errors"][0]["extensions"]["code"] == "PERSISTED_QUERY_NOT_IN_LIST"
         both = await _post(harness, tenant, {"documentId": "v1", "query": VIEWER})
         assert both.status_code == 400
@@ -90,7 +90,7 @@ async def test_trusted_only_refuses_every_other_document(
 ) -> None:
     async for harness in _harness(settings, manifest, only=True):
         free = await _post(harness, tenant, {"query": "{ viewer { permissions } }"})
-        assert free.status_code == 400
+        assert free.status_code == 403
         error = free.json()["errors"][0]
         assert error["extensions"]["code"] == "QUERY_NOT_IN_SAFELIST"
         assert "GRAPHQL_TRUSTED_DOCUMENTS_ONLY" in error["message"]
