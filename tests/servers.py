@@ -37,14 +37,15 @@ def cli_env(database_url: str, var_dir: Path, **settings: str) -> dict[str, str]
 
 @contextmanager
 def serving(
-    env: dict[str, str], cwd: Path, log: Path
+    env: dict[str, str], cwd: Path, log: Path, *args: str
 ) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
-    """`python -m app serve` on a free port until /health/live answers; stopped (SIGTERM, then
-    SIGKILL) on exit. Yields its base URL and process; its output goes to `log`."""
+    """`python -m app serve [args]` on a free port until /health/live answers; stopped
+    (SIGTERM, then SIGKILL) on exit. Yields its base URL and process; its output goes to `log`."""
     port = free_port()
+    serve = ["serve", "--host", "127.0.0.1", "--port", str(port), *args]
     with log.open("wb") as sink:
         process = subprocess.Popen(
-            [sys.executable, "-m", "app", "serve", "--host", "127.0.0.1", "--port", str(port)],
+            [sys.executable, "-m", "app", *serve],
             env=env,
             cwd=cwd,
             stdout=sink,

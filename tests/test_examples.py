@@ -1,8 +1,9 @@
 """examples/ runs: the TypeScript client (GraphQL Codegen's client preset, urql sending only
-persisted-document hashes) against a real `serve` that runs trusted documents only, from the
-manifest Codegen wrote, and the Python `gql` client against a real `serve` with the defaults.
-Each creates a CSV export, follows it to completion (the worker in-process) and downloads a
-file whose size and SHA-256 match what the API says.
+persisted-document hashes) against a real server that runs trusted documents only, from the
+manifest Codegen wrote, and the Python `gql` client against a real server with the defaults.
+Each server is `serve --demo` (the worker in-process) on the suite's database. Each client
+creates a CSV export, follows it to completion and downloads a file whose size and SHA-256
+match what the API says.
 
 `bash examples/typescript/build.sh` (`make examples`) runs codegen and tsc when schema.graphql
 or the example changed; the test runs it too, so a stale build cannot pass. Without node the
@@ -25,13 +26,14 @@ from typing import Any
 import httpx
 
 from tests.graphql.browser import skip_unconfigured
-from tests.servers import cli, cli_env, serving
+from tests.servers import cli_env, serving
 
 REPO = Path(__file__).resolve().parent.parent
 TS_DIR = REPO / "examples" / "typescript"
 MANIFEST = TS_DIR / "src" / "gql" / "persisted-documents.json"
 PY_EXAMPLE = REPO / "examples" / "python" / "export_client.py"
-ORGANIZATION = "examples"
+DEMO_CUSTOMERS = 500
+"""What `serve --demo` seeds (app/cli.py)."""
 TIMEOUT_SECONDS = 120
 
 
@@ -39,23 +41,16 @@ TIMEOUT_SECONDS = 120
 def _server(
     database_url: str, tmp_path: Path, name: str, **settings: str
 ) -> Iterator[tuple[str, str]]:
-    """A real serve with its worker in-process and a little demo data; yields (URL, key)."""
-    env = cli_env(
-        database_url,
-        tmp_path / name / "var",
-        WORKER_MODE="inprocess",
-        WORKER_POLL_SECONDS="0.1",
-        **settings,
-    )
+    """`serve --demo` (migrated, seeded, its worker in-process), as `make run` starts it;
+    yields its URL and the demo's read-write key."""
+    var_dir = tmp_path / name / "var"
+    env = cli_env(database_url, var_dir, WORKER_POLL_SECONDS="0.1", **settings)
     cwd = tmp_path / name / "cwd"
     cwd.mkdir(parents=True)
-    cli(["migrate"], env, cwd)
-    seed = ["--customers", "20", "--transactions", "50", "--quiet"]
-    cli(["seed-demo", "--organization", ORGANIZATION, *seed], env, cwd)
-    user = ["--organization", ORGANIZATION, "--user", f"{name}@example.com"]
-    key = cli(["create-api-key", *user], env, cwd).strip().splitlines()[-1]
     log = tmp_path / name / "server.log"
-    with serving(env, cwd, log) as (base_url, _):
+    with serving(env, cwd, log, "--demo") as (base_url, _):
+        keys = (var_dir / "demo-keys.txt").read_text().splitlines()
+        key = next(line for line in keys if line.startswith("read,write")).rsplit(" ", 1)[-1]
         yield base_url, key
     assert "Traceback" not in log.read_text(), log.read_text()
 
@@ -82,7 +77,7 @@ def _assert_a_real_export(summary: dict[str, Any], out: Path) -> None:
     content = out.read_bytes()
     assert len(content) == summary["bytes"] > 0
     rows = list(csv.reader(io.StringIO(content.decode("utf-8-sig"))))
-    assert len(rows) == summary["recordCount"] + 1 == 21, rows[:2]  # a header and 20 customers
+    assert len(rows) == summary["recordCount"] + 1 == DEMO_CUSTOMERS + 1, rows[:2]
     assert "id" in rows[0], rows[0]
 
 
