@@ -118,4 +118,4 @@ bench-preview: $(STAMP)
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache app/graphql/ide/static app/graphql/ide/frontend/node_modules \
 		app/rest/docs/static app/rest/docs/frontend/node_modules \
-		examples/typescript/node_modules examples/typescript/dist examples/typescript/src/gql
+		examples/typescript/node_modules examples/typescript/dist examples/typescript/gql

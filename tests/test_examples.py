@@ -30,7 +30,7 @@ from tests.servers import cli_env, serving
 
 REPO = Path(__file__).resolve().parent.parent
 TS_DIR = REPO / "examples" / "typescript"
-MANIFEST = TS_DIR / "src" / "gql" / "persisted-documents.json"
+MANIFEST = TS_DIR / "gql" / "persisted-documents.json"
 PY_EXAMPLE = REPO / "examples" / "python" / "export_client.py"
 DEMO_CUSTOMERS = 500
 """What `serve --demo` seeds (app/cli.py)."""
@@ -110,7 +110,7 @@ def test_the_typescript_example_runs_on_trusted_documents_only(
         )
         assert refused.json()["errors"][0]["extensions"]["code"] == "QUERY_NOT_IN_SAFELIST"
         out = tmp_path / "typescript.csv"
-        command = [node, "dist/main.js", "--url", base_url, "--out", str(out)]
+        command = [node, "dist/src/main.js", "--url", base_url, "--out", str(out)]
         summary = _run(command, key, TS_DIR)
     _assert_a_real_export(summary, out)
 

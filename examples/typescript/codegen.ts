@@ -1,14 +1,14 @@
 // GraphQL Codegen's client preset on the service's committed schema: typed documents for
-// every graphql(`...`) in src/, and persisted-documents.json, the manifest of those documents
-// by SHA-256 that the server loads with GRAPHQL_TRUSTED_DOCUMENTS.
+// every graphql(`...`) in src/, and gql/persisted-documents.json, the manifest of those
+// documents by SHA-256 that the server loads with GRAPHQL_TRUSTED_DOCUMENTS.
 import type { CodegenConfig } from '@graphql-codegen/cli';
 
 const config: CodegenConfig = {
     schema: '../../schema.graphql',
-    documents: ['src/**/*.ts', '!src/gql/**/*'],
+    documents: ['src/**/*.ts'],
     ignoreNoDocuments: false,
     generates: {
-        './src/gql/': {
+        './gql/': {
             preset: 'client',
             presetConfig: {
                 fragmentMasking: false,

@@ -1,11 +1,11 @@
 // A typed exports-gateway client: create an export, follow it to completion, download its file.
 //
-//   EXPORTS_GATEWAY_API_KEY=... node dist/main.js --url http://127.0.0.1:8000 --out export.csv
+//   EXPORTS_GATEWAY_API_KEY=... node dist/src/main.js --url http://127.0.0.1:8000 --out export.csv
 //
 // Every operation below is a graphql(`...`) document typed by GraphQL Codegen from
 // ../../schema.graphql. The client sends only each document's hash (urql's persistedExchange
 // with enforcePersistedQueries, the hash being the one Codegen wrote into
-// src/gql/persisted-documents.json), so it works against a server that runs trusted documents
+// gql/persisted-documents.json), so it works against a server that runs trusted documents
 // only (GRAPHQL_TRUSTED_DOCUMENTS=that file, GRAPHQL_TRUSTED_DOCUMENTS_ONLY=true).
 // Prints one JSON line describing what it did; exits 1 on failure, 2 on bad usage.
 
@@ -17,7 +17,7 @@ import { Client, fetchExchange } from '@urql/core';
 import type { AnyVariables, DocumentInput, TypedDocumentNode } from '@urql/core';
 import { persistedExchange } from '@urql/exchange-persisted';
 
-import { graphql } from './gql/gql.js';
+import { graphql } from '../gql/gql.js';
 
 const CreateExport = graphql(`
     mutation CreateExport($input: CreateDataExportInput!) {
