@@ -177,3 +177,17 @@ async def test_a_store_that_is_down_is_a_miss_and_documents_still_run(
     messages = [record.getMessage() for record in caplog.records]
     assert "the persisted-query store failed a lookup" in messages
     assert "could not store a persisted query" in messages
+
+
+@pytest.mark.parametrize("params", [{"extensions": _ext()}, {"documentId": SHA}])
+async def test_a_browser_get_naming_a_persisted_operation_gets_graphql_not_the_ide_page(
+    harness: Harness, tenant: Tenant, params: dict[str, Any]
+) -> None:
+    """A GET with only a hash or a document id names an operation, even with a browser's
+    Accept; the IDE page answers only navigations that name none."""
+    answer = await _get(harness, tenant, params, accept="text/html,application/json;q=0.9")
+    assert not answer.headers["content-type"].startswith("text/html")
+    assert answer.json()["errors"][0]["extensions"]["code"] in (
+        "PERSISTED_QUERY_NOT_FOUND",
+        "PERSISTED_QUERY_NOT_IN_LIST",
+    )

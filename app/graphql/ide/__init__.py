@@ -70,6 +70,7 @@ IDE_CONTENT_SECURITY_POLICY = (
 )
 
 _HTML_TYPES = ("text/html", "application/xhtml+xml")
+_OPERATION_PARAMS = ("query", "extensions", "documentId")
 _GRAPHQL_TYPES = OFFERED
 _IMMUTABLE = "public, max-age=31536000, immutable"
 _REVALIDATE = "no-cache"
@@ -131,14 +132,14 @@ def ide_routes(*, assets_path: str = DEFAULT_ASSETS_PATH) -> list[BaseRoute]:
 def wants_ide(request: Request) -> bool:
     """Whether a request to the GraphQL endpoint should get the IDE page.
 
-    True for a browser navigation: ``GET``/``HEAD`` without a ``query`` parameter
-    whose ``Accept`` names ``text/html`` explicitly (not via ``*/*``) and ranks it at
-    least as high as JSON. API clients (``Accept: */*`` or JSON) and GraphQL over
-    ``GET ?query=...`` go to the GraphQL app.
+    True for a browser navigation: ``GET``/``HEAD`` naming no operation (no ``query``,
+    ``extensions`` with a persisted query's hash, or ``documentId``) whose ``Accept`` names
+    ``text/html`` explicitly (not via ``*/*``) and ranks it at least as high as JSON. API
+    clients (``Accept: */*`` or JSON) and GraphQL over ``GET`` go to the GraphQL app.
     """
     if request.method not in ("GET", "HEAD"):
         return False
-    if "query" in request.query_params:
+    if any(name in request.query_params for name in _OPERATION_PARAMS):
         return False
     accept = accept_ranges(request.headers.get("accept", ""))
     html_q = max((q for media, q in accept if media in _HTML_TYPES), default=0.0)
