@@ -116,6 +116,9 @@ TEXTS: tuple[str | None, ...] = (
     "'already quoted",
     "x" * 3000,
     "trailing\n",
+    "back\\slash",
+    "literal \\u0000 escape",
+    "control \x1f\x08\x0c",
 )
 WRITER_ONLY = ("nul\x00inside", "\x00=after nul", "lone \ud800 surrogate")
 MONEY: tuple[int, ...] = (0, 1, -1, 5, -5, 99, -99, 100, -100, 123456, -123456, 2**63 - 1, -(2**63))
