@@ -6,18 +6,21 @@ the moment given (`now`), so a recurring export's relative range moves with each
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Select, func, literal_column, select
+from sqlalchemy import Select, func, literal_column, select, type_coerce
+from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.types import NullType
 
 from app.errors import RecordLimitExceeded
 from app.exports.daterange import parse_date_phrase
-from app.exports.fields import Field
-from app.exports.formats.base import About, Period
+from app.exports.fields import Field, Kind
+from app.exports.formats.base import About, Column, Period, format_money
 from app.exports.query import parse_filter, parse_sort, q_clause
 from app.exports.resources import RESOURCES, Resource, query_fields
 from app.exports.validation import ExportSpec
@@ -157,3 +160,138 @@ def to_record(row: Sequence[Any], keys: Sequence[str], money: Sequence[str]) -> 
         if record[path] is not None:
             record[path] = Decimal(record[path]).scaleb(-2)  # 1050 → Decimal("10.50")
     return record
+
+
+# --- reading an export's rows, a batch at a time ----------------------------------------------
+
+Processor = Callable[[Any], Any]
+
+
+@dataclass(frozen=True)
+class Reading:
+    """How one run reads its rows: the statement returning the driver's own values (SQLAlchemy
+    would build a datetime per cell only for the writer to print it), and what turns them into
+    API values (`records`) or rendered columns (`columns`)."""
+
+    statement: Select[Any]
+    keys: tuple[str, ...]
+    kinds: tuple[Kind | None, ...]
+    processors: tuple[Processor | None, ...]
+    """Each column's SQLAlchemy result processor: driver value -> Python value."""
+
+
+def reading_for(stmt: Select[Any], fields: Sequence[Field], dialect: Dialect) -> Reading:
+    """`stmt` (from `build_source_query` with `fields`) read as the driver returns it."""
+    selected = list(stmt.selected_columns)
+    kinds = {f.path: f.kind for f in fields}
+    keys = record_keys(fields)
+    assert [c.key for c in selected] == list(keys)  # one statement, one order of columns
+    raw = cast(
+        Select[Any],
+        stmt.with_only_columns(
+            *(type_coerce(c, NullType()).label(c.key) for c in selected),
+            maintain_column_froms=True,
+        ),
+    )
+    return Reading(
+        statement=raw,
+        keys=keys,
+        kinds=tuple(kinds.get(key) for key in keys),
+        processors=tuple(
+            c.type.dialect_impl(dialect).result_processor(dialect, None) for c in selected
+        ),
+    )
+
+
+def records(reading: Reading, rows: Sequence[Sequence[Any]]) -> list[dict[str, Any]]:
+    """Rows to API values, one record each (the writers without a column path)."""
+    processors = reading.processors
+    money = tuple(
+        k for k, kind in zip(reading.keys, reading.kinds, strict=True) if kind is Kind.MONEY
+    )
+    return [
+        to_record(
+            [v if p is None else p(v) for v, p in zip(row, processors, strict=True)],
+            reading.keys,
+            money,
+        )
+        for row in rows
+    ]
+
+
+def columns(reading: Reading, rows: Sequence[Sequence[Any]], count: int) -> list[Column]:
+    """The first `count` columns of the rows (the export's fields), each as the values
+    `records` would give or, for money and date-times, their rendered text."""
+    if not rows:
+        return [Column(()) for _ in range(count)]
+    batch = list(zip(*rows, strict=True))[:count]
+    return [
+        _column(values, kind, process)
+        for values, kind, process in zip(batch, reading.kinds, reading.processors, strict=False)
+    ]
+
+
+def _column(values: Sequence[Any], kind: Kind | None, process: Processor | None) -> Column:
+    if kind is Kind.MONEY:
+        return Column(_money_texts(values, process), rendered=True)
+    if kind is Kind.DATETIME:
+        texts = _datetime_texts(values, process)
+        if texts is not None:
+            return Column(texts, rendered=True)
+    return Column(values if process is None else list(map(process, values)))
+
+
+def _money_texts(values: Sequence[Any], process: Processor | None) -> list[str | None]:
+    """Cents as `format_money` prints them in dollars; integers (what every driver returns for
+    a BIGINT) without making a Decimal."""
+
+    def general(value: Any) -> str | None:
+        if process is not None:
+            value = process(value)
+        return None if value is None else format_money(Decimal(value).scaleb(-2))
+
+    if process is not None:
+        return list(map(general, values))
+    return [
+        (f"{v // 100}.{v % 100:02d}" if v >= 0 else f"-{-v // 100}.{-v % 100:02d}")
+        if type(v) is int
+        else general(v)
+        for v in values
+    ]
+
+
+# What SQLAlchemy stores in SQLite for a DateTime, digits made 0: a column of stored values
+# has this shape once its digits are zeroed (str.translate and one comparison: no regex).
+_STORED_SHAPE = "0000-00-00 00:00:00.000000\n"
+_ZERO_DIGITS = str.maketrans("123456789", "000000000")
+
+
+def _datetime_texts(values: Sequence[Any], process: Processor | None) -> list[str | None] | None:
+    """The `format_datetime` text of each stored date-time, None when some value is not one
+    this can render without the general path (the caller then takes that path)."""
+    present = [v for v in values if v is not None] if None in values else values
+    texts: list[str | None]
+    if not present:
+        return list(values)
+    if type(present[0]) is datetime:  # asyncpg: naive UTC, as UTCDateTime stores it
+        if not all(type(v) is datetime for v in present):
+            return None
+        # isoformat is `YYYY-MM-DDTHH:MM:SS` and maybe a fraction (an offset: not for naive).
+        texts = [text[:19] + "Z" for text in map(datetime.isoformat, present)]
+    else:  # SQLite: the stored text, checked to be of the one form SQLAlchemy writes
+        try:
+            joined = "\n".join(present)
+        except TypeError:
+            return None
+        if joined.translate(_ZERO_DIGITS) != (_STORED_SHAPE * len(present))[:-1]:
+            return None
+        try:  # what SQLAlchemy itself parses them with: a day or an hour that cannot be fails
+            list(map(datetime.fromisoformat, present))
+        except ValueError:
+            return None
+        # The checked form has exactly one space, between the date and the time.
+        texts = [text[:19] + "Z" for text in joined.replace(" ", "T").split("\n")]
+    if present is values:
+        return texts
+    rendered = iter(texts)
+    return [None if v is None else next(rendered) for v in values]

@@ -9,12 +9,14 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Sequence
 
-from app.exports.fields import Field
+from app.exports.fields import Field, Kind
 from app.exports.formats.base import (
+    Column,
     JsonFormatter,
     Node,
     Record,
     build_tree,
+    dump_string,
     encode,
     json_formatter,
 )
@@ -71,20 +73,73 @@ class JsonArray:
 
 
 class JsonWriter:
-    """`[`, then each batch's objects, then `]`; an empty export is `[]`."""
+    """`[`, then each batch's objects, then `]`; an empty export is `[]`.
+
+    A batch is rendered a column at a time: each value's JSON text in bulk, then every object
+    from one %-template of the nested keys (`{"id":%s,"billingAddress":{"country":%s}}`), so
+    no Python code runs per object.
+    """
 
     content_type = "application/json"
     extension = "json"
 
     def __init__(self, fields: Sequence[Field]) -> None:
-        self._render = json_object(build_tree(fields))
+        self._fields = tuple(fields)
+        pieces: list[str] = [""]
+        self._leaves: list[tuple[int, Field, JsonFormatter]] = []
+        self._layout(build_tree(self._fields), pieces)
+        self._pieces = [piece.replace("%", "%%") for piece in pieces]
         self._array = JsonArray("[", "]")
+
+    def _layout(self, nodes: Sequence[Node], pieces: list[str]) -> None:
+        """The template's literal text around each leaf, leaves in the order the keys go."""
+        pieces[-1] += "{"
+        for n, node in enumerate(nodes):
+            pieces[-1] += ("," if n else "") + json.dumps(node.name, ensure_ascii=False) + ":"
+            if node.field is None:
+                self._layout(node.children, pieces)
+            else:
+                index = self._fields.index(node.field)
+                self._leaves.append((index, node.field, json_formatter(node.field)))
+                pieces.append("")
+        pieces[-1] += "}"
 
     def header(self) -> bytes:
         return self._array.header()
 
     def rows(self, batch: Sequence[Record]) -> bytes:
-        return self._array.items([self._render(record) for record in batch])
+        return self.columns([Column([r.get(f.path) for r in batch]) for f in self._fields])
+
+    def columns(self, batch: Sequence[Column]) -> bytes:
+        texts, template = [], [self._pieces[0]]
+        for (index, field, formatter), piece in zip(self._leaves, self._pieces[1:], strict=True):
+            values, quoted = _json_texts(batch[index], field, formatter)
+            texts.append(values)
+            template += ('"%s"' if quoted else "%s", piece)
+        objects = list(map("".join(template).__mod__, zip(*texts, strict=True)))
+        return self._array.items(objects)
 
     def footer(self) -> bytes:
         return self._array.footer()
+
+
+def _json_texts(
+    column: Column, field: Field, formatter: JsonFormatter
+) -> tuple[Sequence[str], bool]:
+    """A column's JSON texts as `formatter` makes them one by one, in bulk where it can; True
+    when they still need their quotes (rendered date-times: the template adds them)."""
+    values = column.values
+    nulls = None in values
+    if column.rendered:  # money is a bare number, a date-time a string with nothing to escape
+        quoted = field.kind is Kind.DATETIME
+        if not nulls:
+            return values, quoted  # type: ignore[return-value]
+        if quoted:
+            return ["null" if v is None else f'"{v}"' for v in values], False
+        return ["null" if v is None else v for v in values], False  # type: ignore[misc]
+    if field.kind is Kind.STRING and not nulls:
+        try:
+            return list(map(dump_string, values)), False  # type: ignore[arg-type]
+        except TypeError:  # not all text
+            pass
+    return list(map(formatter, values)), False
