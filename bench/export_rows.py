@@ -103,8 +103,8 @@ def sqlite_figures(work: Path, rows: int, rounds: int, log: Any) -> list[ExportF
     url = f"sqlite+aiosqlite:///{db}"
     upgrade(url)
     asyncio.run(exports.seed(url, rows, min(10_000, max(10, rows // 100)), False))
-    csv = ExportFigure("sqlite/export-csv", "CSV export (worker)", rows, "sqlite3 -csv", 0.5)
-    js = ExportFigure("sqlite/export-json", "JSON export (worker)", rows, "sqlite3 -csv", 0.4)
+    csv = ExportFigure("sqlite/export-csv", "CSV", rows, "sqlite3 -csv", 0.5)
+    js = ExportFigure("sqlite/export-json", "JSON", rows, "sqlite3 -csv", 0.4)
     for round_ in range(rounds):
         ours_csv = exports.run_worker_child(url, storage, exports.ORG, "csv", "worker csv")
         reference = exports.run_sqlite3(db, work / "sqlite3.csv", rows)
@@ -131,7 +131,7 @@ def postgres_figures(url: str, work: Path, rows: int, rounds: int, log: Any) -> 
     storage = work / "export-files-pg"
     asyncio.run(exports.seed(url, rows, min(10_000, max(10, rows // 100)), False))
     plain = url.replace("postgresql+asyncpg://", "postgresql://")
-    figure = ExportFigure("postgres/export-csv", "CSV export (worker)", rows, "psql \\copy", 0.7)
+    figure = ExportFigure("postgres/export-csv", "CSV", rows, "psql \\copy", 0.7)
     for round_ in range(rounds):
         ours = exports.run_worker_child(url, storage, exports.ORG, "csv", "worker csv")
         reference = run_psql(plain, work / "psql.csv", rows)
@@ -149,6 +149,13 @@ def postgres_figures(url: str, work: Path, rows: int, rounds: int, log: Any) -> 
     return figure
 
 
+def rss_from(figure: ExportFigure) -> ExportFigure:
+    """The CSV rounds' peak RSS as a row of its own (no second run at the same size)."""
+    rss = ExportFigure(f"sqlite/export-rss-{figure.rows}", "CSV peak RSS", figure.rows, "-", None)
+    rss.peak_rss_mib, rss.problem = list(figure.peak_rss_mib), figure.problem
+    return rss
+
+
 def rss_figure(work: Path, rows: int, log: Any) -> ExportFigure:
     """The worker's peak RSS exporting `rows` transactions to CSV (one run, its own database)."""
     from app.migrate import upgrade
@@ -156,10 +163,8 @@ def rss_figure(work: Path, rows: int, log: Any) -> ExportFigure:
     db, storage = work / f"rss-{rows}.db", work / "rss-files"
     url = f"sqlite+aiosqlite:///{db}"
     upgrade(url)
-    began = time.perf_counter()
     asyncio.run(exports.seed(url, rows, min(10_000, max(10, rows // 100)), False))
-    log(f"  seeded {rows:,} rows for the RSS run in {time.perf_counter() - began:.0f}s")
-    figure = ExportFigure(f"sqlite/export-rss-{rows}", "CSV export peak RSS", rows, "-", None)
+    figure = ExportFigure(f"sqlite/export-rss-{rows}", "CSV peak RSS", rows, "-", None)
     run = exports.run_worker_child(url, storage, exports.ORG, "csv", "worker csv")
     if run.rows != rows:
         figure.problem = f"the worker exported {run.rows} rows, expected {rows}"

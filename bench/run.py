@@ -16,6 +16,7 @@ Exit status 1 when anything was invalid; a missed target is printed, not an erro
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -105,7 +106,7 @@ def scenarios(backend: str, key: str, two_workers: bool, postgraphile: bool) -> 
         found += [
             Scenario(
                 f"{b}/rest-one-2w",
-                "REST     by id, serve --workers 2",
+                "REST     by id, --workers 2 (x 1 worker)",
                 f"{b}-gateway-2w",
                 "/data-exports/{id}?expand=user",
                 headers=auth,
@@ -114,7 +115,7 @@ def scenarios(backend: str, key: str, two_workers: bool, postgraphile: bool) -> 
             ),
             Scenario(
                 f"{b}/graphql-one-2w",
-                "GraphQL  by id, serve --workers 2",
+                "GraphQL  by id, --workers 2 (x 1 worker)",
                 f"{b}-gateway-2w",
                 "/graphql",
                 "POST",
@@ -249,11 +250,17 @@ def measure(
 
     if args.warmup:
         for m in todo:
-            once(m, args.warmup)
+            with contextlib.suppress(RuntimeError):  # the timed runs report it
+                once(m, args.warmup)
     for round_ in range(args.rounds):
         this_round: dict[str, wrk.Load] = {}
         for m in todo:
-            load = once(m, args.seconds)
+            try:
+                load = once(m, args.seconds)
+            except RuntimeError as error:  # wrk could not run at all (a server died)
+                m.problem = m.problem or f"wrk: {error}"
+                print(f"  round {round_ + 1} {m.scenario.key}: {error}", flush=True)
+                continue
             m.loads.append(load)
             this_round[m.scenario.key] = load
             if not load.valid and m.problem is None:
@@ -266,7 +273,12 @@ def measure(
             )
         for m in todo:
             base = m.scenario.ceiling
-            if base and base in this_round and this_round[base].rps:
+            if (
+                base
+                and m.scenario.key in this_round
+                and base in this_round
+                and this_round[base].rps
+            ):
                 m.ratios.append(this_round[m.scenario.key].rps / this_round[base].rps)
 
 
@@ -303,13 +315,16 @@ def table(http: list[dict[str, Any]], export: list[dict[str, Any]]) -> str:
             lines.append(f"  {r['label']:<48} INVALID: {r['problem']}")
             continue
         ratio = spread(r["ratios"], ".2f") + "x" if r["ratios"] else "1x" * ("ceiling" in r["key"])
-        if r["ratio_to"] and "-2w" in r["key"]:
-            ratio += " 1w"
         target = f">={r['target']:g}x" if r["target"] else ""
         lines.append(
             f"  {r['label']:<48} {spread(r['rps'], '.0f'):>26} "
             f"{statistics.median(r['p50_ms']):>8.2f} {statistics.median(r['p99_ms']):>8.2f} "
             f"{ratio:>22} {target:>7}  {verdict(r['ratio_median'], r['target'])}"
+            + (
+                f"  {spread(r['vs_postgraphile'], '.2f')}x PostGraphile"
+                if r.get("vs_postgraphile")
+                else ""
+            )
         )
     if export:
         lines.append(
@@ -317,8 +332,8 @@ def table(http: list[dict[str, Any]], export: list[dict[str, Any]]) -> str:
             f"{'ratio [min-max]':>22} {'target':>7}"
         )
     for r in export:
-        label = f"{r['label']} {r['rows']:,} rows" + (
-            f" vs {r['reference']}" if r["reference"] != "-" else ""
+        label = f"{r['label']}, {r['rows']:,} rows" + (
+            f", vs {r['reference']}" if r["reference"] != "-" else ""
         )
         prefix = "SQLite " if r["key"].startswith("sqlite") else "PG "
         if not r["valid"]:
@@ -346,7 +361,8 @@ def _output(command: list[str]) -> str:
         done = subprocess.run(command, capture_output=True, text=True, timeout=10)
     except (OSError, subprocess.TimeoutExpired):
         return "-"
-    return (done.stdout or done.stderr).strip().splitlines()[0] if done.returncode == 0 else "-"
+    text = (done.stdout or done.stderr).strip()  # wrk --version exits 1
+    return text.splitlines()[0] if text else "-"
 
 
 def machine() -> dict[str, Any]:
@@ -418,18 +434,39 @@ def main(argv: list[str] | None = None) -> int:
             def log(text: str) -> None:
                 print(text, flush=True)
 
-            rounds = args.rounds
-            figures = export_rows.sqlite_figures(work, args.export_rows, rounds, log)
-            if postgres:
-                if args.no_http:
+            rounds, rows = args.rounds, args.export_rows
+            figures = attempt(
+                lambda: export_rows.sqlite_figures(work, rows, rounds, log),
+                [
+                    ("sqlite/export-csv", "CSV", "sqlite3 -csv"),
+                    ("sqlite/export-json", "JSON", "sqlite3 -csv"),
+                ],
+                rows,
+            )
+            if postgres:  # a database of its own: the worker must find only this export due
+                rows_db = f"{PG_DATABASE}_rows"
+                seeding.create_database(args.postgres_server, rows_db)
+                servers.callback(seeding.drop_database, args.postgres_server, rows_db)
+                rows_url = pg_async.rsplit("/", 1)[0] + f"/{rows_db}"
+
+                def postgres_rows() -> list[export_rows.ExportFigure]:
                     from app.migrate import upgrade
 
-                    upgrade(pg_async)
-                figures.append(
-                    export_rows.postgres_figures(pg_async, work, args.export_rows, rounds, log)
+                    upgrade(rows_url)
+                    return [export_rows.postgres_figures(rows_url, work, rows, rounds, log)]
+
+                figures += attempt(
+                    postgres_rows, [("postgres/export-csv", "CSV", "psql \\copy")], rows
                 )
-            for rows in (int(n) for n in args.rss_rows.split(",") if n):
-                figures.append(export_rows.rss_figure(work, rows, log))
+            for size in (int(n) for n in args.rss_rows.split(",") if n):
+                if size == rows and figures[0].ratios:
+                    figures.append(export_rows.rss_from(figures[0]))
+                    continue
+                figures += attempt(
+                    lambda size=size: [export_rows.rss_figure(work, size, log)],  # type: ignore[misc]
+                    [(f"sqlite/export-rss-{size}", "CSV peak RSS", "-")],
+                    size,
+                )
             export = [f.as_json() for f in figures]
     text = table(http, export)
     print()
@@ -458,6 +495,20 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(f"results: {args.json}")
     return 1 if invalid else 0
+
+
+def attempt(work: Any, failing: list[tuple[str, str, str]], rows: int) -> list[Any]:
+    """work()'s figures, or, when it fails, those rows marked invalid with the reason."""
+    from bench.export_rows import ExportFigure
+
+    try:
+        return list(work())
+    except (SystemExit, RuntimeError, AssertionError, OSError) as error:
+        print(f"  export rows failed: {error!r}", flush=True)
+        return [
+            ExportFigure(key, label, rows, reference, None, problem=f"failed: {error}")
+            for key, label, reference in failing
+        ]
 
 
 def run_http(
@@ -492,7 +543,22 @@ def run_http(
         if m.problem:
             print(f"  {m.scenario.key}: {m.problem}", flush=True)
     measure(measured, urls, id_files, args)
-    return [m.as_json() for m in measured.values()]
+    results = [m.as_json() for m in measured.values()]
+    beside_postgraphile(results)
+    return results
+
+
+def beside_postgraphile(results: list[dict[str, Any]]) -> None:
+    """The gateway's PostgreSQL by-id rows over PostGraphile's, round by round."""
+    by_key = {r["key"]: r for r in results}
+    theirs = by_key.get("postgres/postgraphile-one")
+    for key in ("postgres/rest-one", "postgres/graphql-one"):
+        ours = by_key.get(key)
+        if not (ours and theirs and ours["valid"] and theirs["valid"]):
+            continue
+        ratios = [a / b for a, b in zip(ours["rps"], theirs["rps"], strict=False) if b]
+        ours["vs_postgraphile"] = ratios
+        ours["vs_postgraphile_median"] = statistics.median(ratios) if ratios else None
 
 
 if __name__ == "__main__":
