@@ -50,12 +50,18 @@ class ExportFigure:
 
     def as_json(self) -> dict[str, Any]:
         ratios = self.ratios
+        valid = self.problem is None and bool(ratios or self.peak_rss_mib)
+        met = None
+        if valid and self.target is not None:
+            met = statistics.median(ratios) >= self.target
+        elif valid and not ratios:  # a peak RSS row: flat in the row count, under 150 MiB
+            met = max(self.peak_rss_mib) < 150
         return {
             "key": self.key,
             "label": self.label,
             "rows": self.rows,
             "reference": self.reference,
-            "valid": self.problem is None and bool(ratios or self.peak_rss_mib),
+            "valid": valid,
             "problem": self.problem,
             "seconds": self.ours,
             "reference_seconds": self.theirs,
@@ -64,6 +70,7 @@ class ExportFigure:
             "ratio_median": statistics.median(ratios) if ratios else None,
             "peak_rss_mib": self.peak_rss_mib,
             "target": self.target,
+            "met": met,
         }
 
 
