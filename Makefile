@@ -6,7 +6,7 @@ RUN_STAMP := $(VENV)/.run-stamp
 STAMP := $(VENV)/.test-stamp
 PG_TEST_URL ?= postgresql+asyncpg://postgres@127.0.0.1:5432/test
 
-.PHONY: run test test-pg lint types pytest ide docs js-clients examples bench bench-graphql bench-export fuzz soak clean lock
+.PHONY: run test test-pg lint types pytest ide docs js-clients examples bench bench-quick bench-tools bench-export fuzz soak clean lock
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -103,11 +103,29 @@ soak: $(STAMP)
 		--seed $$seed || status=1; \
 	exit $$status
 
-bench: bench-graphql bench-export
+# Every benchmark in one table (bench/run.py; README, "Performance"): the gateway against the
+# ceiling app and PostGraphile 4, wrk as the load, 3 interleaved rounds of 10 s, the exports at
+# 1,000,000 rows and peak RSS at 1,000,000 and 5,000,000. bench-quick: the same in small.
+# wrk comes from Debian's package (installed when missing and we are root, as .ci/run does for
+# chromium); PostGraphile from npm into the git-ignored bench/postgraphile/node_modules.
+BENCH_ARGS ?=
+bench: $(STAMP) bench-tools
+	$(BIN)/python -m bench.run $(BENCH_ARGS)
 
-bench-graphql: $(STAMP) ide
-	$(BIN)/python bench/graphql.py
+bench-quick: $(STAMP) bench-tools
+	$(BIN)/python -m bench.run --quick $(BENCH_ARGS)
 
+bench-tools:
+	@command -v wrk >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    DEBIAN_FRONTEND=noninteractive apt-get update -q && \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -q wrk; \
+	  else echo "make bench: wrk is missing; install Debian's package: sudo apt-get install wrk" >&2; \
+	    exit 1; fi; }
+	@command -v npm >/dev/null 2>&1 || { echo "make bench: npm is missing (PostGraphile 4)" >&2; exit 1; }
+	@bash bench/postgraphile/install.sh
+
+# One part alone: the export script (worker vs sqlite3 -csv, peak RSS at two sizes).
 bench-export: $(STAMP)
 	$(BIN)/python bench/export.py
 
