@@ -2,15 +2,21 @@
 
 Keys are stored as HMAC-SHA-256 with a server pepper plus an 8-character lookup prefix, and
 compared in constant time. JWT algorithms are pinned by configuration. Authenticating writes
-nothing and costs one query.
+nothing and costs one query, except for an API key this process verified within the last
+API_KEY_CACHE_SECONDS (`KeyCache`): that is the bound on how long a revoked or deleted key (or a
+changed permission) can still be used.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import secrets
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass, field
 
 import jwt
 from sqlalchemy import select
@@ -69,6 +75,47 @@ async def issue_api_key(
     return secret
 
 
+@dataclass
+class KeyCache:
+    """API keys this process verified recently: lookup prefix → (expiry, stored hash, principal).
+
+    A hit is verified exactly as the database row is (constant-time compare of the presented
+    key's HMAC against the stored one), so a wrong secret sharing a cached prefix is refused.
+    Entries live `ttl` seconds from their verification, never longer: that is the documented
+    bound on revocation. Failures are never cached. At most `max_size` entries; when full, the
+    expired ones go, then the oldest."""
+
+    ttl: float
+    max_size: int = 4096
+    clock: Callable[[], float] = time.monotonic
+    _entries: dict[str, tuple[float, str, Principal]] = field(default_factory=dict)
+
+    def get(self, prefix: str, digest: str) -> Principal | None:
+        entry = self._entries.get(prefix)
+        if entry is None:
+            return None
+        expires, stored, principal = entry
+        if self.clock() >= expires:
+            del self._entries[prefix]
+            return None
+        return principal if hmac.compare_digest(digest, stored) else None
+
+    def clear(self) -> None:
+        self._entries.clear()
+
+    def put(self, prefix: str, digest: str, principal: Principal) -> None:
+        if self.ttl <= 0:
+            return
+        now = self.clock()
+        if len(self._entries) >= self.max_size:
+            for key in [k for k, (expires, _, _) in self._entries.items() if expires <= now]:
+                del self._entries[key]
+            while len(self._entries) >= self.max_size:
+                del self._entries[next(iter(self._entries))]
+        self._entries.pop(prefix, None)  # re-inserted last: the dict stays oldest first
+        self._entries[prefix] = (now + self.ttl, digest, principal)
+
+
 def _header(headers: Mapping[str, str], name: str) -> str | None:
     value = headers.get(name)
     if value is None:
@@ -81,29 +128,53 @@ def _header(headers: Mapping[str, str], name: str) -> str | None:
 async def authenticate(
     session: AsyncSession, headers: Mapping[str, str], settings: Settings
 ) -> Principal:
+    """Resolve the caller with one query (no cache)."""
+    return await _authenticate(lambda: contextlib.nullcontext(session), headers, settings, None)
+
+
+async def sign_in(
+    sessions: async_sessionmaker[AsyncSession],
+    credentials: Mapping[str, str],
+    settings: Settings,
+    cache: KeyCache | None = None,
+) -> Principal:
+    """Authenticate in a short session of its own (one read, nothing written), or none at all
+    for an API key found in `cache`."""
+    return await _authenticate(lambda: unit_of_work(sessions), credentials, settings, cache)
+
+
+SessionOpener = Callable[[], AbstractAsyncContextManager[AsyncSession]]
+"""Opens the session a lookup runs in: the caller's own, or a short unit of work."""
+
+
+async def _authenticate(
+    opener: SessionOpener, headers: Mapping[str, str], settings: Settings, cache: KeyCache | None
+) -> Principal:
     """Resolve the caller; the Bearer JWT wins when both credentials are sent."""
     authorization = _header(headers, "authorization")
     if authorization:
         scheme, _, token = authorization.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             raise Unauthorized("Invalid credentials: expected 'Authorization: Bearer <JWT>'.")
-        return await _authenticate_jwt(session, token.strip(), settings)
+        async with opener() as session:
+            return await _authenticate_jwt(session, token.strip(), settings)
     api_key = _header(headers, "reb-apikey")
     if api_key:
-        return await _authenticate_key(session, api_key, settings)
+        prefix = api_key[:KEY_PREFIX_LENGTH]
+        digest = hash_secret(api_key, settings.api_key_pepper)
+        if cache is not None and (known := cache.get(prefix, digest)) is not None:
+            return known
+        async with opener() as session:
+            principal = await _authenticate_key(session, api_key, digest, settings)
+        if cache is not None:
+            cache.put(prefix, digest, principal)
+        return principal
     raise Unauthorized("Missing credentials: send REB-APIKEY or Authorization: Bearer.")
 
 
-async def sign_in(
-    sessions: async_sessionmaker[AsyncSession], credentials: Mapping[str, str], settings: Settings
+async def _authenticate_key(
+    session: AsyncSession, secret: str, digest: str, settings: Settings
 ) -> Principal:
-    """Authenticate in a short session of its own (one read, nothing written)."""
-    async with unit_of_work(sessions) as session:
-        return await authenticate(session, credentials, settings)
-
-
-async def _authenticate_key(session: AsyncSession, secret: str, settings: Settings) -> Principal:
-    digest = hash_secret(secret, settings.api_key_pepper)
     row = (
         await session.execute(
             select(ApiKey, User)

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
+from weakref import WeakKeyDictionary
 
 from sqlalchemy import event
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -41,7 +42,10 @@ def make_engine(url: str, *, pool_size: int | None = None, **kwargs: Any) -> Asy
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
         engine = create_async_engine(
-            url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}, **kwargs
+            url,
+            connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
+            pool_reset_on_return=None,  # _configure_sqlite's reset rolls back what needs it
+            **kwargs,
         )
         _configure_sqlite(engine)
         _count_checkouts(engine)
@@ -73,6 +77,15 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()
         register_sqlite_functions(dbapi_connection)
+
+    @event.listens_for(engine.sync_engine, "reset")
+    def _on_reset(dbapi_connection: Any, _record: Any, reset_state: Any) -> None:
+        """A connection going back to the pool is rolled back only when a transaction is open
+        (sqlite3 knows): after a read there is none, and each rollback is a hop to aiosqlite's
+        thread. A connection discarded outside the event loop (garbage collected) is closed,
+        which ends its transaction anyway."""
+        if reset_state.asyncio_safe and dbapi_connection.driver_connection.in_transaction:
+            dbapi_connection.rollback()
 
 
 def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
@@ -128,3 +141,50 @@ async def unit_of_work(sessions: async_sessionmaker[AsyncSession]) -> AsyncItera
         raise
     finally:
         await to_the_end(session.close())
+
+
+StatementListener = Callable[[str], None]
+_direct_listeners: WeakKeyDictionary[Engine, list[StatementListener]] = WeakKeyDictionary()
+
+
+def listen_direct(engine: AsyncEngine, listener: StatementListener) -> None:
+    """Call `listener` with the SQL of every statement `fetch_direct` sends on `engine`: those
+    bypass SQLAlchemy's execution events (tests count statements with both)."""
+    _direct_listeners.setdefault(engine.sync_engine, []).append(listener)
+
+
+def remove_direct(engine: AsyncEngine, listener: StatementListener) -> None:
+    _direct_listeners.get(engine.sync_engine, []).remove(listener)
+
+
+Fetch = Callable[[str, Sequence[Any]], Awaitable[list[Sequence[Any]]]]
+"""Runs one statement (SQL compiled for the engine's dialect, positional parameters)."""
+
+
+@asynccontextmanager
+async def direct_reads(engine: AsyncEngine) -> AsyncIterator[Fetch]:
+    """A pooled connection whose statements each go to the driver in one call: aiosqlite's
+    `execute_fetchall` is one hop to its thread where SQLAlchemy's cursor takes four (cursor,
+    execute, fetch, close); asyncpg's `fetch` is one round trip. For the hot read paths only
+    (app/exports/reads.py): values come back as the driver gives them. Reads only: the
+    connection goes back to the pool rolled back, as after any use; one cut off by a
+    cancellation is invalidated instead."""
+    listeners = _direct_listeners.get(engine.sync_engine, ())
+    sqlite = engine.dialect.name == "sqlite"
+    async with engine.connect() as connection:
+        raw = await connection.get_raw_connection()
+        driver: Any = raw.driver_connection
+
+        async def fetch(sql: str, params: Sequence[Any]) -> list[Sequence[Any]]:
+            for listener in listeners:
+                listener(sql)
+            if sqlite:
+                return list(await driver.execute_fetchall(sql, params))
+            return list(await driver.fetch(sql, *params))
+
+        try:
+            yield fetch
+        except asyncio.CancelledError:
+            with contextlib.suppress(Exception):
+                await to_the_end(connection.invalidate())
+            raise

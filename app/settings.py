@@ -397,6 +397,15 @@ class Settings:
         "JWT_LEEWAY_SECONDS", 30, "clock skew allowed on `exp`, `nbf` and `iat`", low=0, high=300
     )
 
+    api_key_cache_seconds: float = variable(
+        "API_KEY_CACHE_SECONDS",
+        5.0,
+        "how long a process remembers a verified API key (0: never): a revoked or deleted key "
+        "stops working within this time",
+        low=0,
+        high=60,
+    )
+
     rate_limit_writes: int = variable(
         "RATE_LIMIT_WRITES",
         3000,

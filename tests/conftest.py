@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engin
 from starlette.applications import Starlette
 
 from app.auth import issue_api_key
+from app.db import listen_direct, remove_direct
 from app.demo import ensure_user
 from app.exports.limits import Limits
 from app.main import create_app
@@ -151,11 +152,15 @@ class Harness:
             return Tenant(organization_id, user, key, read_key)
 
     def count_statements(self) -> StatementCounter:
+        """Counts every statement sent meanwhile. The API key cache is emptied first, so each
+        counted request authenticates with its statement, as a key's first request does."""
+        self.app.state.key_cache.clear()
         return StatementCounter(self.engine)
 
 
 class StatementCounter:
-    """Counts SQLAlchemy `before_cursor_execute` events while active."""
+    """Counts SQLAlchemy `before_cursor_execute` events while active, and the statements the
+    hot reads send to the driver directly (app.db.direct_reads)."""
 
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
@@ -166,10 +171,12 @@ class StatementCounter:
 
     def __enter__(self) -> StatementCounter:
         event.listen(self.engine.sync_engine, "before_cursor_execute", self._on_execute)
+        listen_direct(self.engine, self.statements.append)
         return self
 
     def __exit__(self, *exc: object) -> None:
         event.remove(self.engine.sync_engine, "before_cursor_execute", self._on_execute)
+        remove_direct(self.engine, self.statements.append)
 
     @property
     def count(self) -> int:

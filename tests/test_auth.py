@@ -132,9 +132,11 @@ async def test_key_comparison_is_constant_time(
     assert len(calls) == 1
     forged = tenant.key[:KEY_PREFIX_LENGTH] + "x" * (len(tenant.key) - KEY_PREFIX_LENGTH)
     assert_401(await harness.client.get("/data-exports", headers={"REB-APIKEY": forged}))
+    # The forged key was compared with the cached entry (app/auth.py, KeyCache), then the row.
+    assert len(calls) == 3
     # An unknown prefix is compared too (against a dummy), so timing does not reveal prefixes.
     assert_401(await harness.client.get("/data-exports", headers={"REB-APIKEY": "z" * 43}))
-    assert len(calls) == 3
+    assert len(calls) == 4
 
 
 async def test_authenticating_writes_nothing_and_costs_one_query(

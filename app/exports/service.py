@@ -276,26 +276,54 @@ def _where(organization_id: str, filter: str | None, q: str | None) -> list[Any]
     return where
 
 
-async def list_exports(session: AsyncSession, *, organization_id: str, query: ListQuery) -> Page:
+@dataclass(frozen=True)
+class Listing:
+    """A collection request checked and parsed: bounds, then sort, filter and q as SQL."""
+
+    limit: int
+    offset: int
+    condition: Any
+    order: list[Any]
+    search: Any
+
+    def where(self, organization_id: str) -> list[Any]:
+        where: list[Any] = [DataExport.organization_id == organization_id]
+        if self.condition is not None:
+            where.append(self.condition)
+        if self.search is not None:
+            where.append(self.search)
+        return where
+
+    def ordering(self) -> list[Any]:
+        """The requested order, then newest first (ties broken by id, so pages never overlap)."""
+        return [*self.order, DataExport.created_time.desc(), DataExport.id.desc()]
+
+
+def plan_listing(query: ListQuery) -> Listing:
+    """Spec §4's checks of a collection request, in its order (Invalid naming the parameter):
+    what `list_exports` runs, and what the hot reads (app/exports/reads.py) run when plain."""
     limit, offset = check_bounds(query.limit, query.offset)
     filter, sort, q = query.filter, query.sort, query.q
     _check_texts(filter, sort, q)
+    fields = export_query_fields()
     try:
-        order = parse_sort(sort, export_query_fields())
+        order = parse_sort(sort, fields)
+        condition = parse_filter(filter, fields)
+        search = q_clause(q, [DataExport.name])
     except QueryError as exc:
         raise Invalid.one(exc.field, exc.message) from None
-    where = _where(organization_id, filter, q)
+    return Listing(limit, offset, condition, list(order), search)
+
+
+async def list_exports(session: AsyncSession, *, organization_id: str, query: ListQuery) -> Page:
+    listing = plan_listing(query)
+    limit, offset = listing.limit, listing.offset
+    where = listing.where(organization_id)
     total = await session.scalar(select(func.count()).select_from(DataExport).where(*where)) or 0
     items: Sequence[DataExport] = []
     if limit and offset < total:
-        stmt = (
-            select(DataExport)
-            .where(*where)
-            .order_by(*order, DataExport.created_time.desc(), DataExport.id.desc())
-            .limit(limit)
-            .offset(offset)
-        )
-        items = (await session.scalars(stmt)).all()
+        stmt = select(DataExport).where(*where).order_by(*listing.ordering()).limit(limit)
+        items = (await session.scalars(stmt.offset(offset))).all()
     return Page(items=items, total=total, limit=limit, offset=offset)
 
 

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, Generic, TypeVar
 
 from sqlalchemy import and_, delete, func, select, text
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from app.db import unit_of_work
 from app.errors import (
@@ -33,7 +33,7 @@ from app.errors import (
     RecordLimitExceeded,
     TimedOut,
 )
-from app.exports import ratelimit, service
+from app.exports import ratelimit, reads, service
 from app.exports.changes import ChangeFeed, Watch, announce
 from app.exports.expand import EXPANSIONS, BatchLoader
 from app.exports.fields import Kind
@@ -116,6 +116,13 @@ class Viewer:
 # --- reads ------------------------------------------------------------------------------------
 
 
+def _engine(core: Core) -> AsyncEngine:
+    """The engine the core's sessions are bound to (the hot reads use it directly)."""
+    engine = core.sessions.kw["bind"]
+    assert isinstance(engine, AsyncEngine)
+    return engine
+
+
 async def find_export(core: Core, *, principal: Principal, export_id: str) -> DataExport | None:
     principal.require("read")
     async with unit_of_work(core.sessions) as session:
@@ -136,8 +143,19 @@ def watch_export(
 async def list_exports(
     core: Core, *, principal: Principal, query: ListQuery, expand: Collection[str] = ()
 ) -> Page:
-    """A page, and the expansions asked for with it, in one unit of work."""
+    """A page, and the expansions asked for with it: a plain listing (no filter or q) with at
+    most its users in two statements (app/exports/reads.py), any other in one unit of work."""
     principal.require("read")
+    listing = service.plan_listing(query)
+    if reads.is_plain(listing) and reads.joinable(expand):
+        page, users = await reads.export_page(
+            _engine(core),
+            organization_id=principal.organization_id,
+            listing=listing,
+            sort=query.sort,
+            with_user="user" in expand,
+        )
+        return replace(page, loaded={"user": users} if "user" in expand else {})
     async with unit_of_work(core.sessions) as session:
         page = await service.list_exports(
             session, organization_id=principal.organization_id, query=query
@@ -167,8 +185,21 @@ async def show_export(
     core: Core, *, principal: Principal, export_id: str, expand: Collection[str]
 ) -> Shown:
     """One export (404 when missing) and the expansions asked for, in one unit of work: the
-    REST read path, where each unit of work more is a pool round trip on every request."""
+    REST read path, where each unit of work more is a pool round trip on every request. With
+    at most the user expanded, one statement (app/exports/reads.py)."""
     principal.require("read")
+    if reads.joinable(expand):
+        found = await reads.export_by_id(
+            _engine(core),
+            organization_id=principal.organization_id,
+            export_id=export_id,
+            with_user="user" in expand,
+        )
+        if found is None:
+            raise NotFound(f"Data export {export_id!r} was not found.")
+        row, user = found
+        users = {user.id: user} if user is not None else {}
+        return Shown(export=row, loaded={"user": users} if "user" in expand else {})
     async with unit_of_work(core.sessions) as session:
         export = await service.find_export(
             session, organization_id=principal.organization_id, export_id=export_id

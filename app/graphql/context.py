@@ -19,7 +19,7 @@ from starlette.responses import Response
 from starlette.websockets import WebSocket
 from strawberry.dataloader import DataLoader
 
-from app.auth import CHALLENGE, sign_in
+from app.auth import CHALLENGE, KeyCache, sign_in
 from app.errors import Unauthorized
 from app.exports import usecases
 from app.exports.expand import EXPANSIONS, FILES_BY_EXPORT, NODE_TYPES, BatchLoader
@@ -64,8 +64,9 @@ class Context:
         async with self._signing_in:  # concurrent resolvers authenticate once
             if self._principal is None:
                 try:
+                    cache: KeyCache | None = getattr(self.request.app.state, "key_cache", None)
                     self._principal = await sign_in(
-                        self.core.sessions, self.credentials, self.settings
+                        self.core.sessions, self.credentials, self.settings, cache
                     )
                 except Unauthorized:
                     if isinstance(self.response, Response):

@@ -7,9 +7,11 @@ from typing import Annotated
 import strawberry
 from strawberry.types import Info
 
+from app.errors import NotFound
 from app.exports import usecases
 from app.exports.resources import RESOURCES
 from app.exports.usecases import ListQuery, Page, Position, SeekQuery
+from app.graphql import prefetch
 from app.graphql.context import Context
 from app.graphql.cursors import decode_cursor, encode_cursor
 from app.graphql.enums import ExportResource
@@ -40,12 +42,25 @@ ExportIdArg = Annotated[strawberry.ID, strawberry.argument(description="The expo
 
 
 async def _list(
-    context: Context, filter: str | None, sort: str | None, q: str | None, limit: int, offset: int
+    context: Context,
+    filter: str | None,
+    sort: str | None,
+    q: str | None,
+    limit: int,
+    offset: int,
+    info: Info[Context, None] | None = None,
 ) -> Page:
-    """The core's listing, with REST's grammar and bounds, for both paging styles."""
+    """The core's listing, with REST's grammar and bounds, for both paging styles; with `info`,
+    the users come with the page when its items select them (app/graphql/prefetch.py)."""
     query = ListQuery(filter=filter, sort=sort, q=q, limit=limit, offset=offset)
     principal = await context.require("read")
-    return await usecases.list_exports(context.core, principal=principal, query=query)
+    expand = prefetch.expansion(info, "items") if info is not None else set()
+    page = await usecases.list_exports(
+        context.core, principal=principal, query=query, expand=expand
+    )
+    if info is not None:
+        prefetch.prime_users(info, page.loaded)
+    return page
 
 
 @strawberry.type(description="Read data exports, users, webhooks and the exportable resources.")
@@ -53,10 +68,17 @@ class Query(NodeQueries, WebhookQueries, PreviewQueries):
     @strawberry.field(description="One data export by id; null when it does not exist.")
     async def data_export(self, info: Info[Context, None], id: ExportIdArg) -> DataExport | None:
         principal = await info.context.require("read")
-        row = await usecases.find_export(
-            info.context.core, principal=principal, export_id=check_id(str(id))
-        )
-        return DataExport.of(row) if row else None
+        try:
+            shown = await usecases.show_export(
+                info.context.core,
+                principal=principal,
+                export_id=check_id(str(id)),
+                expand=prefetch.expansion(info),
+            )
+        except NotFound:
+            return None
+        prefetch.prime_users(info, shown.loaded)
+        return DataExport.of(shown.export)
 
     @strawberry.field(description="A page of data exports (REST limit/offset paging).")
     async def data_exports(
@@ -68,7 +90,7 @@ class Query(NodeQueries, WebhookQueries, PreviewQueries):
         limit: Annotated[int, strawberry.argument(description="0 to 1000.")] = 100,
         offset: Annotated[int, strawberry.argument(description="0 or more.")] = 0,
     ) -> DataExportPage:
-        page = await _list(info.context, filter, sort, q, limit, offset)
+        page = await _list(info.context, filter, sort, q, limit, offset, info)
         return DataExportPage(
             items=[DataExport.of(r) for r in page.items],
             total=page.total,

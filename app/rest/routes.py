@@ -7,11 +7,11 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import BaseRoute, Match, Route
 from starlette.types import Scope
 
-from app.auth import sign_in
+from app.auth import KeyCache, sign_in
 from app.errors import DomainError, Forbidden, Invalid, NotFound
 from app.exports import usecases
 from app.exports.expand import parse_expand
@@ -25,6 +25,7 @@ from app.ids import is_valid_id
 from app.models import DataExport
 from app.rest.body import PayloadTooLarge, UnsupportedMediaType, read_json_object
 from app.rest.files import FileDownload
+from app.rest.jsonbody import FastJSONResponse
 from app.rest.metrics import metrics_endpoint
 from app.rest.problems import from_domain, problem
 from app.settings import Settings
@@ -60,7 +61,10 @@ def linker_for(request: Request) -> Linker:
 
 
 async def _principal(request: Request, permission: str) -> Principal:
-    principal = await sign_in(core_of(request).sessions, request.headers, settings_of(request))
+    cache: KeyCache | None = getattr(request.app.state, "key_cache", None)
+    principal = await sign_in(
+        core_of(request).sessions, request.headers, settings_of(request), cache
+    )
     principal.require(permission)
     organization = request.path_params.get("organizationId")
     if organization is not None and organization != principal.organization_id:
@@ -160,7 +164,7 @@ async def list_exports(request: Request) -> Response:
         core_of(request), principal=principal, query=query, expand=expand
     )
     body = _render(request, page.items, expand, page.loaded)
-    return JSONResponse(
+    return FastJSONResponse(
         body,
         headers={
             "Pagination-Total": str(page.total),
@@ -179,7 +183,7 @@ async def get_export(request: Request) -> Response:
     )
     (body,) = _render(request, [shown.export], expand, shown.loaded)
     headers = {"Pagination-Total": "1", "Pagination-Limit": "1", "Pagination-Offset": "0"}
-    return JSONResponse(body, headers=headers)
+    return FastJSONResponse(body, headers=headers)
 
 
 async def create_export(request: Request) -> Response:
@@ -218,7 +222,7 @@ async def _written(
     headers = _rate_headers(written.rate)
     if written.created:
         headers["Location"] = linker_for(request).export(written.export.id)
-    return JSONResponse(body, status_code=201 if written.created else 200, headers=headers)
+    return FastJSONResponse(body, status_code=201 if written.created else 200, headers=headers)
 
 
 async def delete_export(request: Request) -> Response:
@@ -237,7 +241,7 @@ async def get_user(request: Request) -> Response:
     user = await usecases.get_user(core_of(request), principal=principal, user_id=user_id)
     if user is None:
         raise NotFound(f"User {user_id!r} was not found.")
-    return JSONResponse(user_json(user, linker_for(request)))
+    return FastJSONResponse(user_json(user, linker_for(request)))
 
 
 def _file_response(download: Download) -> Response:
@@ -294,12 +298,14 @@ class EncodedSlashRoute(Route):
         super().__init__(path.replace("{id}", "{id:path}"), endpoint, methods=methods)
 
     def matches(self, scope: Scope) -> tuple[Match, Scope]:
+        raw: bytes | None = scope.get("raw_path")
+        if raw is None or b"%2f" not in raw.lower():  # no encoded slash: nothing to match
+            return Match.NONE, {}
         match, child = super().matches(scope)
         if match is Match.NONE:
             return match, child
         in_id: int = child["path_params"]["id"].count("/")
-        raw: bytes | None = scope.get("raw_path")
-        encoded = raw is not None and scope["path"].count("/") - raw.count(b"/") == in_id
+        encoded = scope["path"].count("/") - raw.count(b"/") == in_id
         return (match, child) if in_id and encoded else (Match.NONE, {})
 
 

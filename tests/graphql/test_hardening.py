@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from graphql.language import Lexer, Source, TokenKind
 
-from app.exports import service
+from app.exports import reads, service
 from app.settings import Settings
 from tests.conftest import Harness, Tenant, start_harness, with_settings
 from tests.graphql.conftest import count_exports, data, errors, invalid_field_names, post
@@ -165,6 +165,7 @@ async def test_unexpected_errors_are_masked_and_logged(
         raise RuntimeError("secret internals")
 
     monkeypatch.setattr(service, "list_exports", broken)
+    monkeypatch.setattr(reads, "export_page", broken)  # the plain listing's hot path
     with caplog.at_level(logging.ERROR):
         response = await post(harness.client, "{ dataExports { total } }", tenant.headers)
     assert response.status_code == 200
@@ -270,6 +271,7 @@ async def test_operations_time_out_with_504(
         await asyncio.sleep(30)
 
     monkeypatch.setattr(service, "list_exports", slow)
+    monkeypatch.setattr(reads, "export_page", slow)
     started = time.monotonic()
     response = await post(impatient.client, "{ dataExports { total } }", tenant.headers)
     elapsed = time.monotonic() - started

@@ -15,7 +15,7 @@ import pytest
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
-from app.exports import changes, service
+from app.exports import changes, reads, service
 from app.exports.worker import Worker
 from app.main import create_app
 from app.settings import Settings
@@ -222,7 +222,9 @@ async def test_unexpected_errors_are_masked_over_websocket(
         raise RuntimeError("secret internals")
 
     monkeypatch.setattr(service, "list_exports", broken)
+    monkeypatch.setattr(reads, "export_page", broken)
     monkeypatch.setattr(service, "find_export", broken)
+    monkeypatch.setattr(reads, "export_by_id", broken)
     async for ws in _open(server, {"REB-APIKEY": tenant.key}):
         assert await _recv(ws) == {"type": "connection_ack"}
         await _subscribe(ws, "q", "{ dataExports { total } }")
@@ -326,12 +328,13 @@ async def test_a_slow_query_over_websocket_times_out_and_the_socket_recovers(
     impatient_server: str, harness: Harness, tenant: Tenant, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     await harness.client.post("/data-exports", json=rest_body(), headers=tenant.headers)
-    real_list_exports = service.list_exports
+    real_list_exports, real_export_page = service.list_exports, reads.export_page
 
     async def slow(*args: Any, **kwargs: Any) -> Any:
         await asyncio.sleep(30)
 
     monkeypatch.setattr(service, "list_exports", slow)
+    monkeypatch.setattr(reads, "export_page", slow)
     async for ws in _open(impatient_server, {"REB-APIKEY": tenant.key}):
         assert await _recv(ws) == {"type": "connection_ack"}
         started = time.monotonic()
@@ -345,6 +348,7 @@ async def test_a_slow_query_over_websocket_times_out_and_the_socket_recovers(
 
         # The same connection (and its database session) serves the next operation.
         monkeypatch.setattr(service, "list_exports", real_list_exports)
+        monkeypatch.setattr(reads, "export_page", real_export_page)
         await _subscribe(ws, "fast", "{ dataExports { total } }")
         assert (await _recv(ws))["payload"] == {"data": {"dataExports": {"total": 1}}}
 
