@@ -533,6 +533,13 @@ class Settings:
         low=0.1,
         high=3600,
     )
+    graphql_fast_path: bool = variable(
+        "GRAPHQL_FAST_PATH",
+        True,
+        "serve `dataExport` and `dataExports` queries already answered once without errors "
+        "through the fast path (same answers, less overhead); `false` sends every operation "
+        "through the standard executor",
+    )
     graphql_introspection: bool = variable(
         "GRAPHQL_INTROSPECTION",
         True,

@@ -58,6 +58,7 @@ UNDOCUMENTED_OVERRIDES: list[tuple[type[Any], str, type[Any]]] = [
     (websocket.TimedTransportWSHandler, "run_operation", BaseGraphQLTransportWSHandler),
     (websocket.BoundedCloseAdapter, "close", ASGIWebSocketAdapter),
     (view.GatewayGraphQL, "execute_single", AsyncBaseHTTPView),
+    (view.GatewayGraphQL, "encode_json", BaseView),
     (view.GatewayGraphQL, "decode_json", BaseView),
     (view.GatewayGraphQL, "parse_json", BaseView),
     (ide._IDEStaticFiles, "file_response", StaticFiles),

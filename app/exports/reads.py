@@ -130,8 +130,8 @@ def _rows(
     found: list[tuple[DataExport, User | None]] = []
     for values in raw:
         converted = [f(v) if f is not None else v for f, v in zip(converters, values, strict=True)]
-        export = ExportRow._make(converted[:width])
-        user = UserRow._make(converted[width:]) if with_user and converted[width] else None
+        export = ExportRow(*converted[:width])
+        user = UserRow(*converted[width:]) if with_user and converted[width] else None
         found.append((cast(DataExport, export), cast(User | None, user)))
     return found
 

@@ -31,8 +31,14 @@ class OperationMetrics(SchemaExtension):
             if operation is not None:
                 name = operation.name.value if operation.name else ANONYMOUS
                 kind = operation.operation.value
-        graphql_operations.labels(name, kind).inc()
-        graphql_duration.labels(name, kind).observe(elapsed)
         failed = getattr(context.result, "errors", None) or context.pre_execution_errors
-        if failed:
-            graphql_errors.labels(name, kind).inc()
+        record_operation(name, kind, elapsed, failed=bool(failed))
+
+
+def record_operation(name: str | None, kind: str, elapsed: float, *, failed: bool) -> None:
+    """One operation in the metrics (also for those answered by app/graphql/fastpath.py)."""
+    name = name or ANONYMOUS
+    graphql_operations.labels(name, kind).inc()
+    graphql_duration.labels(name, kind).observe(elapsed)
+    if failed:
+        graphql_errors.labels(name, kind).inc()

@@ -8,7 +8,8 @@ import contextlib
 import functools
 import logging
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
 
 import strawberry
 from graphql import (
@@ -39,11 +40,14 @@ from strawberry.extensions import (
 )
 from strawberry.schema.config import StrawberryConfig
 from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
-from strawberry.types import ExecutionContext
+from strawberry.types import ExecutionContext, ExecutionResult
 from strawberry.types.execution import StreamExecutionResult
+from strawberry.types.graphql import OperationType as AllowedType
 
 from app.errors import DomainError
+from app.graphql.context import Context
 from app.graphql.errors import BAD_USER_INPUT, graphql_error
+from app.graphql.fastpath import FastPath, fast_path_for
 from app.graphql.metrics import OperationMetrics
 from app.graphql.mutations import Mutation
 from app.graphql.operation import OperationPolicy
@@ -201,6 +205,44 @@ def tolerant(rule: type[ASTValidationRule]) -> type[ASTValidationRule]:
 
 
 class GatewaySchema(strawberry.Schema):
+    fast_path: FastPath | None = None
+    """app/graphql/fastpath.py: the hot reads without per-field overhead (GRAPHQL_FAST_PATH)."""
+
+    async def execute(  # Strawberry's signature
+        self,
+        query: str | None,
+        variable_values: dict[str, Any] | None = None,
+        context_value: Any | None = None,
+        root_value: Any | None = None,
+        operation_name: str | None = None,
+        allowed_operation_types: Iterable[AllowedType] | None = None,
+        operation_extensions: dict[str, Any] | None = None,
+    ) -> ExecutionResult:
+        """A query the standard path has answered cleanly before goes to the fast path first;
+        whatever it does not answer, and everything else, to Strawberry's executor."""
+        fast = self.fast_path
+        context = context_value if isinstance(context_value, Context) else None
+        queries = allowed_operation_types is None or AllowedType.QUERY in allowed_operation_types
+        if fast is not None and query is not None and context is not None and queries:
+            with contextlib.suppress(GraphQLError):  # a document that does not parse
+                answer = await fast.execute(
+                    _cached_parse(query), query, operation_name, variable_values, context
+                )
+                if answer is not None:
+                    return answer
+        result = await super().execute(
+            query,
+            variable_values,
+            context_value,
+            root_value,
+            operation_name,
+            allowed_operation_types,
+            operation_extensions,
+        )
+        if fast is not None and query is not None and context is not None and queries:
+            fast.learn(query, operation_name, result)
+        return result
+
     def process_errors(
         self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
     ) -> None:
@@ -228,10 +270,13 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
     ]
     if not s.graphql_introspection:
         extensions.append(DisableIntrospection)
-    return GatewaySchema(
+    schema = GatewaySchema(
         query=Query,
         mutation=Mutation,
         subscription=Subscription,
         extensions=extensions,
         config=StrawberryConfig(scalar_map=SCALARS),
     )
+    if s.graphql_fast_path:
+        schema.fast_path = fast_path_for(schema)
+    return schema

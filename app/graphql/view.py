@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
+import orjson
 from cross_web import HTTPException
 from starlette.datastructures import Headers
 from starlette.requests import Request
@@ -199,6 +200,11 @@ class GatewayGraphQL(GraphQL[Context, None]):
             response = _json(_error_body(message, "TIMEOUT", media_type), 504, media_type)
         response.headers["vary"] = "Accept"
         await response(scope, receive, send)
+
+    def encode_json(self, data: object) -> str:
+        """orjson (a page of 100 exports is ~100 KB of JSON): UTF-8 rather than `\\u` escapes,
+        the same JSON. A string, as WebSocket messages must be text frames."""
+        return orjson.dumps(data).decode()
 
     def decode_json(self, data: str | bytes) -> object:
         """JSON nested past the parser's recursion limit, or bytes in no encoding JSON allows,

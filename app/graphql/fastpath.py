@@ -1,0 +1,432 @@
+"""GraphQL's fast path for the hot reads (issue 8): `dataExport(id)` and `dataExports(...)` with
+their plain fields and `user`, completed without graphql-core's per-field machinery.
+
+graphql-core resolves a page of 100 exports as ~3,000 fields, each through a resolver call, an
+awaitable check, a path and a completion step. Here a document is served by the fast path only
+once the standard executor has answered it without any error (so it parsed, validated and
+passed every limit), and then as graphql-core would: fields are collected by graphql-core's own
+`collect_fields` / `collect_subfields` (merging, aliases, fragments, `@skip` / `@include` with
+the request's variables, coerced by graphql-core), arguments coerced by `get_argument_values`,
+leaves serialized by the schema's own scalar and enum types, and each field's value read as
+Strawberry reads it: the attribute of a plain field, the call of a synchronous resolver with no
+arguments, and `DataExport.user` from the row the core loaded with the export in one statement
+(the `user` expansion). The root fields call the same use cases as their resolvers.
+
+Anything else (another root field, a field with arguments or an asynchronous resolver, an
+abstract type, `@defer`, a mutation) and anything unusual at run time (a variable its type
+refuses, a bad argument, missing credentials, a non-null field without a value) is not answered
+here: the operation goes to the standard executor, which answers it, errors included, exactly
+as it would have. Reads have no side effects, so trying the fast path first costs nothing but
+time, and a document found unsupported is not tried again.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from operator import attrgetter
+from typing import Any
+
+from graphql import (
+    FieldNode,
+    FragmentDefinitionNode,
+    GraphQLField,
+    GraphQLList,
+    GraphQLNonNull,
+    GraphQLObjectType,
+    GraphQLOutputType,
+    GraphQLSchema,
+    OperationDefinitionNode,
+    OperationType,
+    is_leaf_type,
+)
+from graphql.execution.collect_fields import (
+    FieldDetails,
+    FragmentDetails,
+    collect_fields,
+    collect_subfields,
+)
+from graphql.execution.values import VariableValues, get_argument_values, get_variable_values
+from graphql.pyutils import Undefined
+from starlette.requests import Request
+from strawberry.types import ExecutionResult
+
+from app.errors import NotFound
+from app.exports import usecases
+from app.exports.usecases import ListQuery
+from app.graphql.context import Context
+from app.graphql.ids import check_id
+from app.graphql.metrics import record_operation
+from app.graphql.types import DataExport, DataExportPage, User
+
+DEFINITION = "strawberry-definition"
+"""Where Strawberry keeps a GraphQL field's own definition (GraphQLCoreConverter's backref)."""
+MAX_DOCUMENTS = 512
+
+Grouped = dict[str, list[FieldDetails]]
+Getter = Callable[[Any, "Run"], Any]
+
+
+class Unsupported(Exception):
+    """The fast path does not answer this document (or this request): the standard one does."""
+
+
+@dataclass
+class FastInfo:
+    """What the synchronous resolvers served here read of Strawberry's `Info`: the context.
+    Anything else they read is an AttributeError, and the standard path answers."""
+
+    context: Context
+
+
+Complete = Callable[[Any, "Run"], Any]
+"""A value to its answer, compiled once for a type and its field nodes."""
+
+
+@dataclass
+class Shapes:
+    """Collected fields and compiled completers by type and field nodes. Per operation when
+    `@skip` / `@include` make them depend on the variables; else kept with the document."""
+
+    collected: dict[tuple[str, tuple[int, ...]], Grouped] = field(default_factory=dict)
+    completers: dict[tuple[str, tuple[int, ...]], Complete] = field(default_factory=dict)
+
+
+@dataclass
+class Run:
+    """One operation on the fast path."""
+
+    path: FastPath
+    operation: OperationDefinitionNode
+    fragments: dict[str, FragmentDetails]
+    variables: VariableValues
+    context: Context
+    info: FastInfo
+    shapes: Shapes
+    users: Mapping[str, Any] = field(default_factory=dict)
+
+    def subfields(self, parent: GraphQLObjectType, details: list[FieldDetails]) -> Grouped:
+        """graphql-core's collection, once per type and field nodes (a page's items share)."""
+        key = (parent.name, tuple(id(d.node) for d in details))
+        found = self.shapes.collected.get(key)
+        if found is None:
+            collected = collect_subfields(
+                self.path.schema, self.fragments, self.variables, self.operation, parent, details
+            )
+            if collected.new_defer_usages or collected.forbidden_directive_instances:
+                raise Unsupported("@defer")
+            found = self.shapes.collected[key] = collected.grouped_field_set
+        return found
+
+    def completer(self, kind: GraphQLOutputType, details: list[FieldDetails]) -> Complete:
+        """graphql-core's completion for this type, compiled: non-null, list, leaf (the
+        schema's own serialize), object (its collected fields, each read and completed)."""
+        if isinstance(kind, GraphQLNonNull):
+            inner = self.completer(kind.of_type, details)
+
+            def non_null(value: Any, run: Run) -> Any:
+                completed = inner(value, run)
+                if completed is None:
+                    raise Unsupported("null in a non-null field: an error for the standard path")
+                return completed
+
+            return non_null
+        if isinstance(kind, GraphQLList):
+            item = self.completer(kind.of_type, details)
+            return lambda value, run: None if value is None else [item(v, run) for v in value]
+        if is_leaf_type(kind):
+            serialize = kind.serialize
+
+            def leaf(value: Any, _run: Run) -> Any:
+                if value is None:
+                    return None
+                serialized = serialize(value)
+                if serialized is None or serialized is Undefined:
+                    raise Unsupported("a leaf without a value")
+                return serialized
+
+            return leaf
+        if isinstance(kind, GraphQLObjectType):
+            return self.object_completer(kind, details)
+        raise Unsupported(f"abstract type {kind}")
+
+    def object_completer(self, kind: GraphQLObjectType, details: list[FieldDetails]) -> Complete:
+        key = (kind.name, tuple(id(d.node) for d in details))
+        found = self.shapes.completers.get(key)
+        if found is not None:
+            return found
+        expected = self.path.classes.get(kind.name)
+        plan: list[tuple[str, Getter | None, Complete | None]] | None = None
+
+        def complete(value: Any, run: Run) -> Any:
+            nonlocal plan
+            if value is None:
+                return None
+            if expected is None or not isinstance(value, expected):
+                raise Unsupported(f"{type(value).__name__} for {kind.name}")
+            if plan is None:  # compiled on first use: a type may (one day) contain itself
+                plan = self.object_plan(kind, details)
+            return {
+                key: kind.name if read is None else finish(read(value, run), run)  # type: ignore[misc]
+                for key, read, finish in plan
+            }
+
+        self.shapes.completers[key] = complete
+        return complete
+
+    def object_plan(
+        self, kind: GraphQLObjectType, details: list[FieldDetails]
+    ) -> list[tuple[str, Getter | None, Complete | None]]:
+        plan: list[tuple[str, Getter | None, Complete | None]] = []
+        for key, field_details in self.subfields(kind, details).items():
+            name = field_details[0].node.name.value
+            if name == "__typename":
+                plan.append((key, None, None))
+                continue
+            definition = kind.fields[name]
+            getter = self.path.getter(kind, name, definition)
+            plan.append((key, getter, self.completer(definition.type, field_details)))
+        return plan
+
+
+@dataclass
+class FastPath:
+    """The plan cache: which documents the standard path answered cleanly (and may be served
+    here), which were found unsupported; and how each field of each type is read."""
+
+    schema: GraphQLSchema
+    classes: dict[str, type[Any]]
+    """Strawberry class by GraphQL type name (a value of another class is not served here)."""
+    answered: dict[tuple[str, str | None], bool] = field(default_factory=dict)
+    """(document, operation name) → True once answered cleanly, False once unsupported."""
+    getters: dict[tuple[str, str], Getter] = field(default_factory=dict)
+    shapes: dict[tuple[str, str | None], tuple[Any, Shapes]] = field(default_factory=dict)
+    """Shapes of documents without `@skip` / `@include`, with the document they belong to
+    (field nodes are known by identity)."""
+    hits: int = 0
+    """Operations answered here (tests check that the fast path was taken)."""
+
+    def learn(self, query: str, operation_name: str | None, result: ExecutionResult) -> None:
+        """The standard path answered: without errors, the document may take the fast path."""
+        key = (query, operation_name)
+        if key in self.answered or result.errors or result.data is None:
+            return
+        if len(self.answered) >= MAX_DOCUMENTS:
+            self.answered.clear()
+        self.answered[key] = True
+
+    async def execute(
+        self,
+        document: Any,
+        query: str,
+        operation_name: str | None,
+        variable_values: dict[str, Any] | None,
+        context: Context,
+    ) -> ExecutionResult | None:
+        """The answer, or None for the standard path."""
+        key = (query, operation_name)
+        if not self.answered.get(key) or not isinstance(context.request, Request):
+            return None
+        started = time.perf_counter()
+        try:
+            run = self._run(document, operation_name, variable_values or {}, context)
+            run.shapes = self._shapes(key, query, document)
+            data = await self._root(run)
+        except Unsupported:
+            self.answered[key] = False
+            return None
+        except Exception:  # an error to answer: the standard path words it
+            return None
+        self.hits += 1
+        name = run.operation.name.value if run.operation.name else None
+        record_operation(name, "query", time.perf_counter() - started, failed=False)
+        return ExecutionResult(data=data, errors=None)
+
+    def _run(
+        self,
+        document: Any,
+        operation_name: str | None,
+        variable_values: dict[str, Any],
+        context: Context,
+    ) -> Run:
+        operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
+        chosen = [
+            o
+            for o in operations
+            if operation_name is None or (o.name is not None and o.name.value == operation_name)
+        ]
+        if len(chosen) != 1 or chosen[0].operation is not OperationType.QUERY:
+            raise Unsupported("not one query")
+        operation = chosen[0]
+        fragments: dict[str, FragmentDetails] = {}
+        for definition in document.definitions:
+            if isinstance(definition, FragmentDefinitionNode):
+                if definition.variable_definitions:
+                    raise Unsupported("fragment variables")
+                fragments[definition.name.value] = FragmentDetails(definition)
+        variables = get_variable_values(
+            self.schema, operation.variable_definitions or (), variable_values
+        )
+        if isinstance(variables, list):
+            raise ValueError("variables its types refuse")  # the standard path answers them
+        return Run(self, operation, fragments, variables, context, FastInfo(context), Shapes())
+
+    def _shapes(self, key: tuple[str, str | None], query: str, document: Any) -> Shapes:
+        if "@skip" in query or "@include" in query:  # the shapes depend on the variables
+            return Shapes()
+        kept = self.shapes.get(key)
+        if kept is None or kept[0] is not document:
+            if len(self.shapes) >= MAX_DOCUMENTS:
+                self.shapes.clear()
+            kept = self.shapes[key] = (document, Shapes())
+        return kept[1]
+
+    async def _root(self, run: Run) -> dict[str, Any]:
+        query = self.schema.query_type
+        assert query is not None
+        collected = collect_fields(self.schema, run.fragments, run.variables, query, run.operation)
+        if collected.new_defer_usages or collected.forbidden_directive_instances:
+            raise Unsupported("@defer")
+        data: dict[str, Any] = {}
+        for key, details in collected.grouped_field_set.items():
+            node: FieldNode = details[0].node
+            name = node.name.value
+            if name == "__typename":
+                data[key] = query.name
+                continue
+            if name not in ROOTS:
+                raise Unsupported(f"root field {name}")
+            definition = query.fields[name]
+            arguments = get_argument_values(definition, node, run.variables)
+            kind = definition.type
+            object_type = kind.of_type if isinstance(kind, GraphQLNonNull) else kind
+            assert isinstance(object_type, GraphQLObjectType)
+            value = await ROOTS[name](run, arguments, self._wants_user(run, object_type, details))
+            data[key] = run.completer(kind, details)(value, run)
+        return data
+
+    def _wants_user(
+        self, run: Run, root_type: GraphQLObjectType, details: list[FieldDetails]
+    ) -> bool:
+        """Whether `user` is selected on the exports (so the core loads it with them)."""
+        fields = run.subfields(root_type, details)
+        if root_type.name == "DataExportPage":
+            items = [d for group in fields.values() for d in group if d.node.name.value == "items"]
+            if not items:
+                return False
+            fields = run.subfields(self.item_type(root_type), items)
+        return any(group[0].node.name.value == "user" for group in fields.values())
+
+    def item_type(self, page: GraphQLObjectType) -> GraphQLObjectType:
+        kind: Any = page.fields["items"].type
+        while isinstance(kind, GraphQLNonNull | GraphQLList):
+            kind = kind.of_type
+        assert isinstance(kind, GraphQLObjectType)
+        return kind
+
+    def getter(self, kind: GraphQLObjectType, name: str, definition: GraphQLField) -> Getter:
+        key = (kind.name, name)
+        found = self.getters.get(key)
+        if found is None:
+            found = self.getters[key] = _getter(kind.name, name, definition)
+        return found
+
+
+def _user_of(export: DataExport, run: Run) -> User | None:
+    row = run.users.get(export.row.user_id)
+    return User.of(row) if row is not None else None
+
+
+SPECIAL: dict[tuple[str, str], Getter] = {("DataExport", "user"): _user_of}
+"""Fields with asynchronous resolvers served from what the root loaded."""
+
+
+def _getter(type_name: str, name: str, definition: GraphQLField) -> Getter:
+    """How Strawberry reads this field's value, or a getter that sends the request to the
+    standard path (fields with arguments, asynchronous resolvers, extensions, permissions)."""
+    if (type_name, name) in SPECIAL:
+        return SPECIAL[(type_name, name)]
+    own = (definition.extensions or {}).get(DEFINITION)
+    unsupported = _refusing(f"{type_name}.{name}")
+    if own is None or own.extensions or own.permission_classes or definition.args:
+        return unsupported
+    resolver = own.base_resolver
+    if resolver is None:
+        read = attrgetter(own.python_name)
+        return lambda value, _run: read(value)
+    if resolver.is_async or resolver.arguments or resolver.root_parameter is not None:
+        return unsupported
+    function = resolver.wrapped_func
+    if resolver.self_parameter is None:
+        return unsupported
+    if resolver.info_parameter is not None:
+        return lambda value, run: function(value, run.info)
+    return lambda value, _run: function(value)
+
+
+def _refusing(what: str) -> Getter:
+    def refuse(_value: Any, _run: Run) -> Any:
+        raise Unsupported(what)
+
+    return refuse
+
+
+async def _data_export(run: Run, arguments: dict[str, Any], with_user: bool) -> DataExport | None:
+    context = run.context
+    principal = await context.require("read")
+    export_id = check_id(str(arguments["id"]))
+    expand = {"user"} if with_user else set()
+    try:
+        shown = await usecases.show_export(
+            context.core, principal=principal, export_id=export_id, expand=expand
+        )
+    except NotFound:
+        return None
+    run.users = shown.loaded.get("user", {})
+    return DataExport.of(shown.export)
+
+
+async def _data_exports(run: Run, arguments: dict[str, Any], with_user: bool) -> DataExportPage:
+    context = run.context
+    principal = await context.require("read")
+    query = ListQuery(
+        filter=arguments.get("filter"),
+        sort=arguments.get("sort"),
+        q=arguments.get("q"),
+        limit=arguments.get("limit"),
+        offset=arguments.get("offset"),
+    )
+    expand = {"user"} if with_user else set()
+    page = await usecases.list_exports(
+        context.core, principal=principal, query=query, expand=expand
+    )
+    run.users = page.loaded.get("user", {})
+    return DataExportPage(
+        items=[DataExport.of(r) for r in page.items],
+        total=page.total,
+        limit=page.limit,
+        offset=page.offset,
+    )
+
+
+ROOTS = {"dataExport": _data_export, "dataExports": _data_exports}
+
+
+def fast_path_for(schema: Any) -> FastPath:
+    """The fast path over a Strawberry schema: a graphql-core schema of the same type objects
+    (for fragment conditions and variable coercion) and each type's Strawberry class."""
+    type_map = schema.schema_converter.type_map
+    implementations = {name: concrete.implementation for name, concrete in type_map.items()}
+    core = GraphQLSchema(
+        query=implementations["Query"],
+        mutation=implementations.get("Mutation"),
+        subscription=implementations.get("Subscription"),
+        types=list(implementations.values()),
+    )
+    classes = {
+        name: concrete.definition.origin
+        for name, concrete in type_map.items()
+        if isinstance(concrete.implementation, GraphQLObjectType)
+    }
+    return FastPath(schema=core, classes=classes)
