@@ -126,12 +126,14 @@ def _rows(
     prepared: Prepared, raw: Sequence[Sequence[Any]], with_user: bool
 ) -> list[tuple[DataExport, User | None]]:
     width = len(EXPORTS.columns)
-    converters = prepared.converters
+    converting = [(i, f) for i, f in enumerate(prepared.converters) if f is not None]
     found: list[tuple[DataExport, User | None]] = []
     for values in raw:
-        converted = [f(v) if f is not None else v for f, v in zip(converters, values, strict=True)]
-        export = ExportRow(*converted[:width])
-        user = UserRow(*converted[width:]) if with_user and converted[width] else None
+        row = list(values)
+        for i, convert in converting:
+            row[i] = convert(row[i])
+        export = ExportRow(*row[:width])
+        user = UserRow(*row[width:]) if with_user and row[width] is not None else None
         found.append((cast(DataExport, export), cast(User | None, user)))
     return found
 

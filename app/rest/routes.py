@@ -123,7 +123,10 @@ def _render(
 ) -> list[dict[str, Any]]:
     """Serialise exports with the expansions the use case loaded (one query per expansion)."""
     linker = linker_for(request)
-    return [export_json(e, linker, expand=expand, loaded=loaded) for e in exports]
+    memo: dict[tuple[str, Any], dict[str, Any]] = {}  # each user once per page
+    return [
+        export_json(e, linker, expand=expand, loaded=loaded, embedded_memo=memo) for e in exports
+    ]
 
 
 Handler = Callable[[Request], Awaitable[Response]]
