@@ -31,12 +31,16 @@ from typing import Any
 from graphql import (
     FieldNode,
     FragmentDefinitionNode,
+    GraphQLBoolean,
     GraphQLField,
+    GraphQLID,
+    GraphQLInt,
     GraphQLList,
     GraphQLNonNull,
     GraphQLObjectType,
     GraphQLOutputType,
     GraphQLSchema,
+    GraphQLString,
     OperationDefinitionNode,
     OperationType,
     is_leaf_type,
@@ -123,6 +127,8 @@ class Run:
         """graphql-core's completion for this type, compiled: non-null, list, leaf (the
         schema's own serialize), object (its collected fields, each read and completed)."""
         if isinstance(kind, GraphQLNonNull):
+            if is_leaf_type(kind.of_type):
+                return _leaf(kind.of_type, required=True)
             inner = self.completer(kind.of_type, details)
 
             def non_null(value: Any, run: Run) -> Any:
@@ -136,17 +142,7 @@ class Run:
             item = self.completer(kind.of_type, details)
             return lambda value, run: None if value is None else [item(v, run) for v in value]
         if is_leaf_type(kind):
-            serialize = kind.serialize
-
-            def leaf(value: Any, _run: Run) -> Any:
-                if value is None:
-                    return None
-                serialized = serialize(value)
-                if serialized is None or serialized is Undefined:
-                    raise Unsupported("a leaf without a value")
-                return serialized
-
-            return leaf
+            return _leaf(kind)
         if isinstance(kind, GraphQLObjectType):
             return self.object_completer(kind, details)
         raise Unsupported(f"abstract type {kind}")
@@ -157,7 +153,8 @@ class Run:
         if found is not None:
             return found
         expected = self.path.classes.get(kind.name)
-        plan: list[tuple[str, Getter | None, Complete | None]] | None = None
+        typename = kind.name
+        plan: list[Step] | None = None
 
         def complete(value: Any, run: Run) -> Any:
             nonlocal plan
@@ -167,27 +164,72 @@ class Run:
                 raise Unsupported(f"{type(value).__name__} for {kind.name}")
             if plan is None:  # compiled on first use: a type may (one day) contain itself
                 plan = self.object_plan(kind, details)
-            return {
-                key: kind.name if read is None else finish(read(value, run), run)  # type: ignore[misc]
-                for key, read, finish in plan
-            }
+            answer: dict[str, Any] = {}
+            for key, read, with_run, finish in plan:
+                if finish is None:
+                    answer[key] = typename
+                elif with_run:
+                    answer[key] = finish(read(value, run), run)
+                else:
+                    answer[key] = finish(read(value), run)
+            return answer
 
         self.shapes.completers[key] = complete
         return complete
 
-    def object_plan(
-        self, kind: GraphQLObjectType, details: list[FieldDetails]
-    ) -> list[tuple[str, Getter | None, Complete | None]]:
-        plan: list[tuple[str, Getter | None, Complete | None]] = []
+    def object_plan(self, kind: GraphQLObjectType, details: list[FieldDetails]) -> list[Step]:
+        plan: list[Step] = []
         for key, field_details in self.subfields(kind, details).items():
             name = field_details[0].node.name.value
             if name == "__typename":
-                plan.append((key, None, None))
+                plan.append((key, _nothing, False, None))
                 continue
             definition = kind.fields[name]
-            getter = self.path.getter(kind, name, definition)
-            plan.append((key, getter, self.completer(definition.type, field_details)))
+            read, with_run = self.path.getter(kind, name, definition)
+            plan.append((key, read, with_run, self.completer(definition.type, field_details)))
         return plan
+
+
+Step = tuple[str, Callable[..., Any], bool, Complete | None]
+"""A field of an object's plan: response key, how to read the value (with the run or not), how
+to complete it (None: `__typename`)."""
+
+
+def _nothing(*_: Any) -> None:
+    return None
+
+
+INT_RANGE = range(-(2**31), 2**31)
+"""GraphQL's Int (graphql-core's serialize_int refuses the rest)."""
+
+
+def _leaf(kind: Any, *, required: bool = False) -> Complete:
+    """The schema's serialize for a leaf type, with graphql-core's built-in scalars' identity
+    cases short-circuited (a str for String and ID, a bool for Boolean, an int in range for Int
+    serialize to themselves); anything else goes through serialize itself. `required`: the
+    leaf of a non-null type, null is an error (the standard path's to answer)."""
+    serialize = kind.serialize
+    same: type | None = None
+    if kind is GraphQLString or kind is GraphQLID:
+        same = str
+    elif kind is GraphQLBoolean:
+        same = bool
+
+    def leaf(value: Any, _run: Run) -> Any:
+        if value is None:
+            if required:
+                raise Unsupported("null in a non-null field: an error for the standard path")
+            return None
+        if type(value) is same:
+            return value
+        if kind is GraphQLInt and type(value) is int and value in INT_RANGE:
+            return value
+        serialized = serialize(value)
+        if serialized is None or serialized is Undefined:
+            raise Unsupported("a leaf without a value")
+        return serialized
+
+    return leaf
 
 
 @dataclass
@@ -200,7 +242,7 @@ class FastPath:
     """Strawberry class by GraphQL type name (a value of another class is not served here)."""
     answered: dict[tuple[str, str | None], bool] = field(default_factory=dict)
     """(document, operation name) → True once answered cleanly, False once unsupported."""
-    getters: dict[tuple[str, str], Getter] = field(default_factory=dict)
+    getters: dict[tuple[str, str], tuple[Callable[..., Any], bool]] = field(default_factory=dict)
     shapes: dict[tuple[str, str | None], tuple[Any, Shapes]] = field(default_factory=dict)
     """Shapes of documents without `@skip` / `@include`, with the document they belong to
     (field nodes are known by identity)."""
@@ -325,7 +367,10 @@ class FastPath:
         assert isinstance(kind, GraphQLObjectType)
         return kind
 
-    def getter(self, kind: GraphQLObjectType, name: str, definition: GraphQLField) -> Getter:
+    def getter(
+        self, kind: GraphQLObjectType, name: str, definition: GraphQLField
+    ) -> tuple[Callable[..., Any], bool]:
+        """How to read the field, and whether the reader takes the run too."""
         key = (kind.name, name)
         found = self.getters.get(key)
         if found is None:
@@ -342,27 +387,27 @@ SPECIAL: dict[tuple[str, str], Getter] = {("DataExport", "user"): _user_of}
 """Fields with asynchronous resolvers served from what the root loaded."""
 
 
-def _getter(type_name: str, name: str, definition: GraphQLField) -> Getter:
-    """How Strawberry reads this field's value, or a getter that sends the request to the
-    standard path (fields with arguments, asynchronous resolvers, extensions, permissions)."""
+def _getter(type_name: str, name: str, definition: GraphQLField) -> tuple[Callable[..., Any], bool]:
+    """How Strawberry reads this field's value (and whether that needs the run), or a reader that
+    sends the request to the standard path (fields with arguments, asynchronous resolvers,
+    extensions, permissions)."""
     if (type_name, name) in SPECIAL:
-        return SPECIAL[(type_name, name)]
+        return SPECIAL[(type_name, name)], True
     own = (definition.extensions or {}).get(DEFINITION)
-    unsupported = _refusing(f"{type_name}.{name}")
+    unsupported = _refusing(f"{type_name}.{name}"), True
     if own is None or own.extensions or own.permission_classes or definition.args:
         return unsupported
     resolver = own.base_resolver
     if resolver is None:
-        read = attrgetter(own.python_name)
-        return lambda value, _run: read(value)
+        return attrgetter(own.python_name), False
     if resolver.is_async or resolver.arguments or resolver.root_parameter is not None:
         return unsupported
     function = resolver.wrapped_func
     if resolver.self_parameter is None:
         return unsupported
     if resolver.info_parameter is not None:
-        return lambda value, run: function(value, run.info)
-    return lambda value, _run: function(value)
+        return (lambda value, run: function(value, run.info)), True
+    return function, False
 
 
 def _refusing(what: str) -> Getter:
