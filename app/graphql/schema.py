@@ -223,7 +223,14 @@ class GatewaySchema(strawberry.Schema):
         fast = self.fast_path
         context = context_value if isinstance(context_value, Context) else None
         queries = allowed_operation_types is None or AllowedType.QUERY in allowed_operation_types
-        if fast is not None and query is not None and context is not None and queries:
+        # What a client sent, unchecked until Strawberry checks it: only well-typed requests
+        # (a list as operationName is the standard path's to refuse).
+        plain = (
+            isinstance(query, str)
+            and (operation_name is None or isinstance(operation_name, str))
+            and (variable_values is None or isinstance(variable_values, dict))
+        )
+        if fast is not None and query is not None and context is not None and queries and plain:
             with contextlib.suppress(GraphQLError):  # a document that does not parse
                 answer = await fast.execute(
                     _cached_parse(query), query, operation_name, variable_values, context
@@ -239,7 +246,7 @@ class GatewaySchema(strawberry.Schema):
             allowed_operation_types,
             operation_extensions,
         )
-        if fast is not None and query is not None and context is not None and queries:
+        if fast is not None and query is not None and context is not None and queries and plain:
             fast.learn(query, operation_name, result)
         return result
 
