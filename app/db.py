@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from weakref import WeakKeyDictionary
@@ -17,6 +18,7 @@ from weakref import WeakKeyDictionary
 from sqlalchemy import event
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
@@ -161,16 +163,68 @@ Fetch = Callable[[str, Sequence[Any]], Awaitable[list[Sequence[Any]]]]
 """Runs one statement (SQL compiled for the engine's dialect, positional parameters)."""
 
 
+@dataclass
+class _Reader:
+    """The connection a process's hot SQLite reads share (see `direct_reads`)."""
+
+    connection: AsyncConnection
+    driver: Any
+
+
+_readers: WeakKeyDictionary[Engine, _Reader] = WeakKeyDictionary()
+
+
+async def _sqlite_reader(engine: AsyncEngine) -> _Reader:
+    found = _readers.get(engine.sync_engine)
+    if found is not None:
+        return found
+    connection = await engine.connect()
+    raw = await connection.get_raw_connection()
+    found = _readers.get(engine.sync_engine)  # opened meanwhile by a concurrent read
+    if found is not None:
+        await connection.close()
+        return found
+    reader = _readers[engine.sync_engine] = _Reader(connection, raw.driver_connection)
+    return reader
+
+
+async def close_direct_reads(engine: AsyncEngine) -> None:
+    """Give the shared SQLite read connection back (before the engine is disposed)."""
+    reader = _readers.pop(engine.sync_engine, None)
+    if reader is not None:
+        await reader.connection.close()
+
+
 @asynccontextmanager
 async def direct_reads(engine: AsyncEngine) -> AsyncIterator[Fetch]:
-    """A pooled connection whose statements each go to the driver in one call: aiosqlite's
-    `execute_fetchall` is one hop to its thread where SQLAlchemy's cursor takes four (cursor,
-    execute, fetch, close); asyncpg's `fetch` is one round trip. For the hot read paths only
-    (app/exports/reads.py): values come back as the driver gives them. Reads only: the
-    connection goes back to the pool rolled back, as after any use; one cut off by a
-    cancellation is invalidated instead."""
+    """Statements that each go to the driver in one call: aiosqlite's `execute_fetchall` is one
+    hop to its thread where SQLAlchemy's cursor takes four (cursor, execute, fetch, close);
+    asyncpg's `fetch` is one round trip. For the hot read paths only (app/exports/reads.py):
+    values come back as the driver gives them, and only SELECTs may be sent.
+
+    On SQLite every read of the process shares one connection, held from the pool until
+    `close_direct_reads`: aiosqlite runs a connection's statements one at a time on its own
+    thread, as SQLite would anyway, and a checkout and a return per read cost more than the
+    read. A SELECT outside BEGIN opens no transaction, so each sees the latest commit (WAL). A
+    read that fails gives the connection up (the next read opens another). On PostgreSQL each
+    read takes a pooled connection (one statement at a time per connection); one cut off by a
+    cancellation is invalidated."""
     listeners = _direct_listeners.get(engine.sync_engine, ())
-    sqlite = engine.dialect.name == "sqlite"
+    if engine.dialect.name == "sqlite":
+        reader = await _sqlite_reader(engine)
+
+        async def fetch_shared(sql: str, params: Sequence[Any]) -> list[Sequence[Any]]:
+            for listener in listeners:
+                listener(sql)
+            try:
+                return list(await reader.driver.execute_fetchall(sql, params))
+            except Exception:
+                if _readers.get(engine.sync_engine) is reader:
+                    await close_direct_reads(engine)
+                raise
+
+        yield fetch_shared
+        return
     async with engine.connect() as connection:
         raw = await connection.get_raw_connection()
         driver: Any = raw.driver_connection
@@ -178,8 +232,6 @@ async def direct_reads(engine: AsyncEngine) -> AsyncIterator[Fetch]:
         async def fetch(sql: str, params: Sequence[Any]) -> list[Sequence[Any]]:
             for listener in listeners:
                 listener(sql)
-            if sqlite:
-                return list(await driver.execute_fetchall(sql, params))
             return list(await driver.fetch(sql, *params))
 
         try:

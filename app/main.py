@@ -15,7 +15,7 @@ from starlette.middleware import Middleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.auth import KeyCache
-from app.db import make_engine, make_sessionmaker
+from app.db import close_direct_reads, make_engine, make_sessionmaker
 from app.errors import DomainError
 from app.exports.changes import make_feed
 from app.exports.health import Readiness
@@ -131,6 +131,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             if worker_engine is not None:
                 await worker_engine.dispose()
             await changes.stop()
+            await close_direct_reads(engine)
             await engine.dispose()
 
     app = App(
