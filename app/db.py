@@ -188,6 +188,13 @@ async def _sqlite_reader(engine: AsyncEngine) -> _Reader:
     return reader
 
 
+def _shares(engine: AsyncEngine) -> bool:
+    """Only a pool of two or more may lend one for good (DATABASE_POOL_SIZE=1 would be left
+    with nothing for the other work)."""
+    size = getattr(engine.sync_engine.pool, "size", None)
+    return callable(size) and int(size()) >= 2
+
+
 async def close_direct_reads(engine: AsyncEngine) -> None:
     """Give the shared SQLite read connection back (before the engine is disposed)."""
     reader = _readers.pop(engine.sync_engine, None)
@@ -208,9 +215,9 @@ async def direct_reads(engine: AsyncEngine) -> AsyncIterator[Fetch]:
     read. A SELECT outside BEGIN opens no transaction, so each sees the latest commit (WAL). A
     read that fails gives the connection up (the next read opens another). On PostgreSQL each
     read takes a pooled connection (one statement at a time per connection); one cut off by a
-    cancellation is invalidated."""
+    cancellation is invalidated, and so does SQLite with a pool of one."""
     listeners = _direct_listeners.get(engine.sync_engine, ())
-    if engine.dialect.name == "sqlite":
+    if engine.dialect.name == "sqlite" and _shares(engine):
         reader = await _sqlite_reader(engine)
 
         async def fetch_shared(sql: str, params: Sequence[Any]) -> list[Sequence[Any]]:
@@ -225,6 +232,7 @@ async def direct_reads(engine: AsyncEngine) -> AsyncIterator[Fetch]:
 
         yield fetch_shared
         return
+    sqlite = engine.dialect.name == "sqlite"
     async with engine.connect() as connection:
         raw = await connection.get_raw_connection()
         driver: Any = raw.driver_connection
@@ -232,6 +240,8 @@ async def direct_reads(engine: AsyncEngine) -> AsyncIterator[Fetch]:
         async def fetch(sql: str, params: Sequence[Any]) -> list[Sequence[Any]]:
             for listener in listeners:
                 listener(sql)
+            if sqlite:
+                return list(await driver.execute_fetchall(sql, params))
             return list(await driver.fetch(sql, *params))
 
         try:

@@ -1,0 +1,50 @@
+"""The hot reads (app/exports/reads.py, app/db.py direct_reads) beside the ORM's work."""
+
+from __future__ import annotations
+
+import asyncio
+
+from app.settings import Settings
+from tests.conftest import start_harness, with_settings
+
+BODY = {"name": "Hot", "resource": "customers", "format": "csv"}
+
+
+async def test_a_pool_of_one_still_serves_reads_and_writes(settings: Settings) -> None:
+    """On SQLite the hot reads keep a connection of their own only when the pool has another
+    for everything else: with DATABASE_POOL_SIZE=1 nothing waits for a connection."""
+    async for h in start_harness(with_settings(settings, database_pool_size=1)):
+        tenant = await h.tenant("acme")
+        async with asyncio.timeout(20):
+            for _ in range(3):
+                created = await h.client.post("/data-exports", json=BODY, headers=tenant.headers)
+                assert created.status_code == 201, created.text
+                export_id = created.json()["id"]
+                got = await h.client.get(
+                    f"/data-exports/{export_id}?expand=user", headers=tenant.headers
+                )
+                assert got.status_code == 200, got.text
+                assert got.json()["_embedded"]["user"]["id"] == tenant.user.id
+            page = await h.client.get("/data-exports?expand=user", headers=tenant.headers)
+            assert page.status_code == 200
+            assert len(page.json()) == 3
+
+
+async def test_reads_see_each_commit_at_once(settings: Settings) -> None:
+    """The shared read connection holds no transaction: a write committed on another
+    connection is in the very next read, by id and in the page's count."""
+    async for h in start_harness(settings):
+        tenant = await h.tenant("acme")
+        for n in range(1, 4):
+            created = await h.client.post("/data-exports", json=BODY, headers=tenant.headers)
+            export_id = created.json()["id"]
+            got = await h.client.get(f"/data-exports/{export_id}", headers=tenant.headers)
+            assert got.status_code == 200
+            page = await h.client.get("/data-exports?limit=1", headers=tenant.headers)
+            assert page.headers["Pagination-Total"] == str(n)
+        deleted = await h.client.delete(f"/data-exports/{export_id}", headers=tenant.headers)
+        assert deleted.status_code == 204
+        gone = await h.client.get(f"/data-exports/{export_id}", headers=tenant.headers)
+        assert gone.status_code == 404
+        page = await h.client.get("/data-exports?limit=1", headers=tenant.headers)
+        assert page.headers["Pagination-Total"] == "2"
