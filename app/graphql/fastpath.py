@@ -95,6 +95,7 @@ class Shapes:
 
     collected: dict[tuple[str, tuple[int, ...]], Grouped] = field(default_factory=dict)
     completers: dict[tuple[str, tuple[int, ...]], Complete] = field(default_factory=dict)
+    root: Grouped | None = None
 
 
 @dataclass
@@ -327,11 +328,16 @@ class FastPath:
     async def _root(self, run: Run) -> dict[str, Any]:
         query = self.schema.query_type
         assert query is not None
-        collected = collect_fields(self.schema, run.fragments, run.variables, query, run.operation)
-        if collected.new_defer_usages or collected.forbidden_directive_instances:
-            raise Unsupported("@defer")
+        root = run.shapes.root
+        if root is None:
+            collected = collect_fields(
+                self.schema, run.fragments, run.variables, query, run.operation
+            )
+            if collected.new_defer_usages or collected.forbidden_directive_instances:
+                raise Unsupported("@defer")
+            root = run.shapes.root = collected.grouped_field_set
         data: dict[str, Any] = {}
-        for key, details in collected.grouped_field_set.items():
+        for key, details in root.items():
             node: FieldNode = details[0].node
             name = node.name.value
             if name == "__typename":
