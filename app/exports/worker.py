@@ -19,7 +19,7 @@ from typing import Any
 
 from sqlalchemy import Select, delete, insert, select, update
 from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker
 
 from app.db import rowcount, unit_of_work
 from app.errors import RecordLimitExceeded
@@ -28,10 +28,12 @@ from app.exports.claims import Claim, claim_next, held_by, promote_due, renew
 from app.exports.fields import Field
 from app.exports.formats import FormatWriter, make_writer
 from app.exports.formats.base import ColumnWriter
+from app.exports.formats.csv_writer import CsvWriter
 from app.exports.heartbeats import beat, forget, heartbeat_seconds
 from app.exports.limits import Limits
 from app.exports.links import Linker, base_url
 from app.exports.notify import Mailer, queue_emails
+from app.exports.pg_copy import copy_lines, copy_statement
 from app.exports.resources import RESOURCES
 from app.exports.schedule import latest_missed, next_run_after
 from app.exports.source import (
@@ -497,31 +499,17 @@ class Worker:
                 out.write(writer.header())
                 try:
                     connection = await session.connection()  # Core rows: no ORM per row
-                    reading = reading_for(plan.statement, plan.fields, connection.dialect)
-                    stmt = reading.statement.execution_options(yield_per=BATCH_ROWS)
-                    result = await connection.stream(stmt)
-                    # Columns for the writers that take them (csv, json): bulk work per column
-                    # instead of a record and a formatter call per cell.
-                    by_column = writer if isinstance(writer, ColumnWriter) else None
-                    partitions = result.partitions(BATCH_ROWS)
-                    while True:
-                        try:
-                            partition = await anext(partitions)
-                        except StopAsyncIteration:
-                            break
-                        if renewer.done():
-                            renewer.result()  # re-raises LostClaim
-                        written += len(partition)
-                        if written > plan.maximum:
-                            raise RecordLimitExceeded(written, plan.maximum)
-                        if by_column is not None:
-                            out.write(
-                                by_column.columns(columns(reading, partition, len(plan.fields)))
-                            )
-                        else:
-                            out.write(writer.rows(records(reading, partition)))
-                        progress.written = written
-                        await self._batch_written(written)
+                    copying = (
+                        copy_statement(plan.statement, plan.fields, connection.dialect)
+                        if isinstance(writer, CsvWriter)
+                        else None
+                    )
+                    if copying is not None:  # PostgreSQL renders the csv lines itself
+                        written = await self._copy(
+                            connection, copying, plan, out, renewer, progress
+                        )
+                    else:
+                        written = await self._stream(connection, plan, out, renewer, progress)
                 except SQLAlchemyError as exc:
                     raise Failed(ErrorCode.SOURCE_QUERY_FAILED) from exc
             try:
@@ -537,6 +525,69 @@ class Worker:
             content_type=writer.content_type,
             extension=writer.extension,
         )
+
+    async def _stream(
+        self,
+        connection: AsyncConnection,
+        plan: Plan,
+        out: HashingWriter,
+        renewer: asyncio.Task[None],
+        progress: Progress,
+    ) -> int:
+        """Write the rows a batch at a time; the rows written."""
+        writer, written = plan.writer, 0
+        reading = reading_for(plan.statement, plan.fields, connection.dialect)
+        stmt = reading.statement.execution_options(yield_per=BATCH_ROWS)
+        result = await connection.stream(stmt)
+        # Columns for the writers that take them (csv, json): bulk work per column
+        # instead of a record and a formatter call per cell.
+        by_column = writer if isinstance(writer, ColumnWriter) else None
+        partitions = result.partitions(BATCH_ROWS)
+        while True:
+            try:
+                partition = await anext(partitions)
+            except StopAsyncIteration:
+                break
+            written = self._check(written + len(partition), plan, renewer)
+            if by_column is not None:
+                out.write(by_column.columns(columns(reading, partition, len(plan.fields))))
+            else:
+                out.write(writer.rows(records(reading, partition)))
+            progress.written = written
+            await self._batch_written(written)
+        return written
+
+    async def _copy(
+        self,
+        connection: AsyncConnection,
+        statement: Select[Any],
+        plan: Plan,
+        out: HashingWriter,
+        renewer: asyncio.Task[None],
+        progress: Progress,
+    ) -> int:
+        """Write the csv lines PostgreSQL renders (app/exports/pg_copy.py) as they arrive,
+        with the same checks per chunk as `_stream` per batch; the rows written."""
+        written = 0
+
+        async def sink(chunk: bytes, rows: int) -> None:
+            nonlocal written
+            written = self._check(written + rows, plan, renewer)
+            out.write(chunk)
+            progress.written = written
+            await self._batch_written(written)
+
+        await copy_lines(connection, statement, sink)
+        return written
+
+    @staticmethod
+    def _check(written: int, plan: Plan, renewer: asyncio.Task[None]) -> int:
+        """`written`, once the claim is known to be held and the limit not passed."""
+        if renewer.done():
+            renewer.result()  # re-raises LostClaim
+        if written > plan.maximum:
+            raise RecordLimitExceeded(written, plan.maximum)
+        return written
 
     async def _publish(
         self, export: DataExport, claim: Claim, run_at: datetime, file_id: str, produced: Produced
