@@ -110,8 +110,11 @@ def _cell(column: ColumnElement[Any], kind: Kind) -> ColumnElement[Any]:
     )
 
 
-async def copy_lines(connection: AsyncConnection, stmt: Select[Any], sink: Sink) -> None:
-    """Run `stmt` (from `copy_statement`) as a COPY, giving `sink` CRLF-ended CSV lines."""
+async def copy_lines(
+    connection: AsyncConnection, stmt: Select[Any], sink: Sink, batch_rows: int
+) -> None:
+    """Run `stmt` (from `copy_statement`) as a COPY, giving `sink` CRLF-ended CSV lines
+    `batch_rows` at a time (the last batch fewer), as the column path writes its batches."""
     dialect = connection.dialect
     compiled = stmt.compile(dialect=dialect, compile_kwargs={"render_postcompile": True})
     params = compiled.construct_params()
@@ -123,19 +126,35 @@ async def copy_lines(connection: AsyncConnection, stmt: Select[Any], sink: Sink)
     raw = await connection.get_raw_connection()
     driver = raw.driver_connection
     assert driver is not None
+    pending: list[bytes] = []
+    count = 0  # the lines in `pending`; every row is one line ending in LF
 
     async def receive(chunk: bytes) -> None:
-        rows = chunk.count(b"\n")  # every row is one line ending in LF
-        if b"\\" in chunk:  # a line break in a cell arrives as `\n`: unescaped after the split
-            lines = chunk.split(b"\n")
-            await sink(b"\r\n".join(_ESCAPED.sub(_unescape, line) for line in lines), rows)
-        else:
-            await sink(chunk.replace(b"\n", b"\r\n"), rows)
+        nonlocal pending, count
+        pending.append(chunk)
+        count += chunk.count(b"\n")
+        while count >= batch_rows:
+            data = b"".join(pending)
+            rest = b""
+            if count > batch_rows:  # cut after the batch's last line
+                *lines, rest = data.split(b"\n", batch_rows)
+                data = b"\n".join(lines) + b"\n"
+            await sink(_crlf(data), batch_rows)
+            pending, count = ([rest] if rest else []), count - batch_rows
 
     try:
         await driver.copy_from_query(compiled.string, *arguments, output=receive, format="text")
     except PostgresError as exc:  # the raw driver's error, as SQLAlchemy would have raised it
         raise DatabaseError(compiled.string, arguments, exc) from exc
+    if count:
+        await sink(_crlf(b"".join(pending)), count)
+
+
+def _crlf(lines: bytes) -> bytes:
+    """COPY's LF-ended lines as CRLF-ended CSV lines."""
+    if b"\\" in lines:  # a line break in a cell arrives as `\n`: unescaped after the split
+        return b"\r\n".join(_ESCAPED.sub(_unescape, line) for line in lines.split(b"\n"))
+    return lines.replace(b"\n", b"\r\n")
 
 
 def _unescape(match: re.Match[bytes]) -> bytes:

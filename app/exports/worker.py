@@ -577,7 +577,7 @@ class Worker:
             progress.written = written
             await self._batch_written(written)
 
-        await copy_lines(connection, statement, sink)
+        await copy_lines(connection, statement, sink, BATCH_ROWS)
         return written
 
     @staticmethod
