@@ -1,26 +1,26 @@
-"""A csv export on PostgreSQL read as `COPY (SELECT line ...) TO STDOUT`: the server renders
-each row's finished CSV line, Python only checks and copies bytes.
+"""A csv export on PostgreSQL read as `COPY (SELECT cells ...) TO STDOUT`: the server renders
+each cell's text and streams the rows; Python checks and transforms bytes in bulk.
 
 The per-cell work of the column path (asyncpg building a str or a datetime per cell, the
-money and date-time text, regrouping) was most of a PostgreSQL export's time; here the server
-does it while streaming, in the one SELECT the column path runs (same WHERE, naming the
-organization, same ORDER BY), with each cell written as `CsvWriter` writes it:
+money and date-time text, regrouping) was most of a PostgreSQL export's time. Here the one
+SELECT the column path runs (same WHERE, naming the organization, same ORDER BY) returns
+each field's cell text instead: money from the integer cents (`cents::numeric * 0.01`: exact,
+two places, a negative amount's `-` sent as a vertical tab), date-times
+`YYYY-MM-DDTHH:MM:SSZ` from the stored naive UTC (to_char; fractions dropped; ±infinity as
+asyncpg reads them, datetime.max and .min), integers as digits, booleans `true`/`false`,
+NULL as empty.
 
-- text neutralised (`'` before = + - @ tab CR) and quoted as the csv module quotes
-  (QUOTE_MINIMAL: a quote, comma, CR or LF), NULL as an empty cell, a lone empty cell `""`;
-- money from the integer cents (`cents::numeric * 0.01`: exact, two places, no `-0.00`);
-- date-times `YYYY-MM-DDTHH:MM:SSZ` from the stored naive UTC (to_char; fractions dropped),
-  ±infinity as asyncpg reads them (datetime.max and .min);
-- integers as digits, booleans `true`/`false`.
-
-COPY's text format escapes only backslash and the control characters \\b \\f \\n \\r \\t \\v,
-so every line it sends is one row: a chunk without a backslash is our rows once its LFs are
-CRLFs, and the rare chunk with one is unescaped line by line. tests/exports/formats/
-test_fast_path_bytes.py compares these bytes with the plain path's.
+COPY's text format separates cells with a tab and escapes only backslash and the control
+characters \\b \\f \\n \\r \\t \\v in them, so every line is one row and a raw tab or
+vertical tab is ours: `csv_lines` turns a batch with nothing to quote or neutralise into CSV
+with three replaces, and any other batch goes through the csv module cell by cell.
+tests/exports/formats/test_fast_path_bytes.py compares the bytes with the plain path's.
 """
 
 from __future__ import annotations
 
+import csv
+import io
 import re
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
@@ -35,14 +35,11 @@ from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.types import TypeDecorator
 
 from app.exports.fields import Field, Kind
+from app.exports.formats.csv_writer import neutralise
 
 Sink = Callable[[bytes, int], Awaitable[None]]
 """Takes each chunk of finished CSV bytes and the rows it holds."""
 
-_FORMULA_STARTS = "(61, 43, 45, 64, 9, 13)"  # = + - @ tab CR: ascii() of the first character
-# What makes the csv module quote a cell (QUOTE_MINIMAL, "\r\n" lines): found with strpos,
-# cheaper on the server than one regex match.
-_NEEDS_QUOTES = ("'\"'", "','", "E'\\r'", "E'\\n'")
 _TIMESTAMP = '\'YYYY-MM-DD"T"HH24:MI:SS"Z"\''
 _SQL_TYPES: dict[Kind, type[Any]] = {
     Kind.STRING: String,
@@ -51,6 +48,7 @@ _SQL_TYPES: dict[Kind, type[Any]] = {
     Kind.BOOLEAN: Boolean,
     Kind.DATETIME: DateTime,
 }
+_CHECK = re.compile(rb'[\\",]|(?:^|\t)[=+\-@]', re.MULTILINE)
 _ESCAPED = re.compile(rb"\\(.)")
 _UNESCAPE = {b"b": b"\b", b"f": b"\f", b"n": b"\n", b"r": b"\r", b"t": b"\t", b"v": b"\v"}
 
@@ -58,30 +56,32 @@ _UNESCAPE = {b"b": b"\b", b"f": b"\f", b"n": b"\n", b"r": b"\r", b"t": b"\t", b"
 def copy_statement(
     stmt: Select[Any], fields: Sequence[Field], dialect: Dialect
 ) -> Select[Any] | None:
-    """`stmt` (from `build_source_query`) selecting one column: each row's CSV line, without
-    its line break. None when this is not PostgreSQL or a column is not of its kind's type."""
-    if dialect.name != "postgresql":
+    """`stmt` (from `build_source_query`) selecting each field's cell text (never NULL), a
+    negative amount's `-` as a vertical tab. None when this is not PostgreSQL, for a lone
+    field (the csv module writes its empty cell `""`) or a column not of its kind's type."""
+    if dialect.name != "postgresql" or len(fields) < 2:
         return None
     selected = list(stmt.selected_columns)[: len(fields)]
     cells: list[ColumnElement[Any]] = []
-    for column, field in zip(selected, fields, strict=True):
+    for n, (column, field) in enumerate(zip(selected, fields, strict=True)):
         stored = column.type
         if isinstance(stored, TypeDecorator):  # UTCDateTime: naive UTC in a DateTime
             stored = stored.impl_instance
         if not isinstance(stored, _SQL_TYPES[field.kind]):
             return None
-        cells.append(_cell(column, field.kind))
-    # concat() reads NULL as empty and builds the line once (a chain of || copies it per cell).
-    parts = [part for cell in cells for part in (sql("','"), cell)][1:]
-    line: ColumnElement[Any] = func.concat(*parts)
-    if len(cells) == 1:  # the csv module writes a lone empty cell as `""`
-        line = case((line == sql("''"), sql("'\"\"'")), else_=line)
-    return stmt.with_only_columns(line.label("line"), maintain_column_froms=True)
+        cells.append(func.coalesce(_cell(column, field.kind), sql("''")).label(f"c{n}"))
+    return stmt.with_only_columns(*cells, maintain_column_froms=True)
 
 
 def _cell(column: ColumnElement[Any], kind: Kind) -> ColumnElement[Any]:
-    if kind is Kind.MONEY:
-        return cast(cast(column, Numeric()) * sql("0.01"), Text)
+    if kind is Kind.MONEY:  # no overflow at -2^63: the sign is dropped in numeric
+        return case(
+            (
+                column < 0,
+                sql("E'\\x0b'").op("||")(cast(cast(column, Numeric()) * sql("-0.01"), Text)),
+            ),
+            else_=cast(cast(column, Numeric()) * sql("0.01"), Text),
+        )
     if kind is Kind.DATETIME:
         # asyncpg writes datetime.max and .min as ±infinity and reads them back the same way.
         return case(
@@ -93,25 +93,15 @@ def _cell(column: ColumnElement[Any], kind: Kind) -> ColumnElement[Any]:
         return cast(column, Text)
     if kind is Kind.BOOLEAN:
         return case((column, sql("'true'")), (~column, sql("'false'")))
-    neutral = case(
-        (func.ascii(column).op("IN")(sql(_FORMULA_STARTS)), sql("''''").op("||")(column)),
-        else_=cast(column, Text),
-    )
-    # Whether to quote is decided on the stored text (a `'` in front changes nothing there):
-    # the server then evaluates `neutral` once per cell, in the branch taken.
-    return case(
-        (
-            sum((func.strpos(column, sql(char)) for char in _NEEDS_QUOTES), sql("0")) > 0,
-            sql("'\"'")
-            .op("||")(func.replace(neutral, sql("'\"'"), sql("'\"\"'")))
-            .op("||")(sql("'\"'")),
-        ),
-        else_=neutral,
-    )
+    return cast(column, Text)
 
 
 async def copy_lines(
-    connection: AsyncConnection, stmt: Select[Any], sink: Sink, batch_rows: int
+    connection: AsyncConnection,
+    stmt: Select[Any],
+    kinds: Sequence[Kind],
+    sink: Sink,
+    batch_rows: int,
 ) -> None:
     """Run `stmt` (from `copy_statement`) as a COPY, giving `sink` CRLF-ended CSV lines
     `batch_rows` at a time (the last batch fewer), as the column path writes its batches."""
@@ -139,7 +129,7 @@ async def copy_lines(
             if count > batch_rows:  # cut after the batch's last line
                 *lines, rest = data.split(b"\n", batch_rows)
                 data = b"\n".join(lines) + b"\n"
-            await sink(_crlf(data), batch_rows)
+            await sink(csv_lines(data, kinds), batch_rows)
             pending, count = ([rest] if rest else []), count - batch_rows
 
     try:
@@ -147,14 +137,33 @@ async def copy_lines(
     except PostgresError as exc:  # the raw driver's error, as SQLAlchemy would have raised it
         raise DatabaseError(compiled.string, arguments, exc) from exc
     if count:
-        await sink(_crlf(b"".join(pending)), count)
+        await sink(csv_lines(b"".join(pending), kinds), count)
 
 
-def _crlf(lines: bytes) -> bytes:
-    """COPY's LF-ended lines as CRLF-ended CSV lines."""
-    if b"\\" in lines:  # a line break in a cell arrives as `\n`: unescaped after the split
-        return b"\r\n".join(_ESCAPED.sub(_unescape, line) for line in lines.split(b"\n"))
-    return lines.replace(b"\n", b"\r\n")
+def csv_lines(rows: bytes, kinds: Sequence[Kind]) -> bytes:
+    """COPY's text rows (tab-separated, LF-ended) as `CsvWriter` writes them.
+
+    A batch with no backslash (an escaped tab, line break or backslash in a cell), quote,
+    comma, or =+-@ starting a cell needs neither quoting nor neutralising: its tabs become
+    commas, its vertical tabs the `-` of negative amounts (a vertical tab in a cell arrives as
+    `\\v`), its LFs CRLFs. Any other batch is written by the csv module, cell by cell.
+    """
+    if _CHECK.search(rows) is None:
+        return rows.replace(b"\t", b",").replace(b"\v", b"-").replace(b"\n", b"\r\n")
+    cells = [
+        [_text(cell, kind) for cell, kind in zip(line.split(b"\t"), kinds, strict=True)]
+        for line in rows.split(b"\n")[:-1]
+    ]
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="\r\n", quoting=csv.QUOTE_MINIMAL).writerows(cells)
+    return buffer.getvalue().encode()
+
+
+def _text(cell: bytes, kind: Kind) -> str:
+    text = _ESCAPED.sub(_unescape, cell).decode()
+    if kind is Kind.STRING:
+        return neutralise(text)
+    return "-" + text[1:] if text[:1] == "\v" else text
 
 
 def _unescape(match: re.Match[bytes]) -> bytes:

@@ -577,7 +577,8 @@ class Worker:
             progress.written = written
             await self._batch_written(written)
 
-        await copy_lines(connection, statement, sink, BATCH_ROWS)
+        kinds = [field.kind for field in plan.fields]
+        await copy_lines(connection, statement, kinds, sink, BATCH_ROWS)
         return written
 
     @staticmethod
