@@ -5,15 +5,15 @@ The per-cell work of the column path (asyncpg building a str or a datetime per c
 money and date-time text, regrouping) was most of a PostgreSQL export's time. Here the one
 SELECT the column path runs (same WHERE, naming the organization, same ORDER BY) returns
 each field's cell text instead: money from the integer cents (`cents::numeric * 0.01`: exact,
-two places, a negative amount's `-` sent as a vertical tab), date-times
+two places), date-times
 `YYYY-MM-DDTHH:MM:SSZ` from the stored naive UTC (to_char; fractions dropped; ±infinity as
 asyncpg reads them, datetime.max and .min), integers as digits, booleans `true`/`false`,
-NULL as empty.
+NULL as empty; and last a flag, whether a text cell of the row starts with = + - @.
 
 COPY's text format separates cells with a tab and escapes only backslash and the control
-characters \\b \\f \\n \\r \\t \\v in them, so every line is one row and a raw tab or
-vertical tab is ours: `csv_lines` turns a batch with nothing to quote or neutralise into CSV
-with three replaces, and any other batch goes through the csv module cell by cell.
+characters \\b \\f \\n \\r \\t \\v in them, so every line is one row and every raw tab
+separates cells: `csv_lines` turns a batch with nothing to quote or neutralise into CSV with
+two replaces, and any other batch goes through the csv module cell by cell.
 tests/exports/formats/test_fast_path_bytes.py compares the bytes with the plain path's.
 """
 
@@ -26,7 +26,20 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from asyncpg import PostgresError  # type: ignore[import-untyped]
-from sqlalchemy import Boolean, DateTime, Integer, Numeric, Select, String, Text, case, cast, func
+from sqlalchemy import (
+    Boolean,
+    DateTime,
+    Integer,
+    Numeric,
+    Select,
+    String,
+    Text,
+    case,
+    cast,
+    false,
+    func,
+    or_,
+)
 from sqlalchemy import literal_column as sql
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DatabaseError
@@ -48,7 +61,8 @@ _SQL_TYPES: dict[Kind, type[Any]] = {
     Kind.BOOLEAN: Boolean,
     Kind.DATETIME: DateTime,
 }
-_CHECK = re.compile(rb'[\\",]|(?:^|\t)[=+\-@]', re.MULTILINE)
+_CHECK = re.compile(rb'[\\",]')
+_FORMULA_STARTS = "(61, 43, 45, 64)"  # = + - @, as ascii() gives a text's first character
 _ESCAPED = re.compile(rb"\\(.)")
 _UNESCAPE = {b"b": b"\b", b"f": b"\f", b"n": b"\n", b"r": b"\r", b"t": b"\t", b"v": b"\v"}
 
@@ -70,18 +84,20 @@ def copy_statement(
         if not isinstance(stored, _SQL_TYPES[field.kind]):
             return None
         cells.append(func.coalesce(_cell(column, field.kind), sql("''")).label(f"c{n}"))
-    return stmt.with_only_columns(*cells, maintain_column_froms=True)
+    # Last, whether a text cell of the row starts with = + - @ (tab and CR arrive escaped):
+    # `t` sends the row's batch the csv module's way, where the cell is neutralised.
+    starts = [
+        func.ascii(column).op("IN")(sql(_FORMULA_STARTS))
+        for column, field in zip(selected, fields, strict=True)
+        if field.kind is Kind.STRING
+    ]
+    flag = func.coalesce(or_(*starts), false()) if starts else false()
+    return stmt.with_only_columns(*cells, flag.label("formula"), maintain_column_froms=True)
 
 
 def _cell(column: ColumnElement[Any], kind: Kind) -> ColumnElement[Any]:
-    if kind is Kind.MONEY:  # no overflow at -2^63: the sign is dropped in numeric
-        return case(
-            (
-                column < 0,
-                sql("E'\\x0b'").op("||")(cast(cast(column, Numeric()) * sql("-0.01"), Text)),
-            ),
-            else_=cast(cast(column, Numeric()) * sql("0.01"), Text),
-        )
+    if kind is Kind.MONEY:
+        return cast(cast(column, Numeric()) * sql("0.01"), Text)
     if kind is Kind.DATETIME:
         # asyncpg writes datetime.max and .min as ±infinity and reads them back the same way.
         return case(
@@ -141,17 +157,18 @@ async def copy_lines(
 
 
 def csv_lines(rows: bytes, kinds: Sequence[Kind]) -> bytes:
-    """COPY's text rows (tab-separated, LF-ended) as `CsvWriter` writes them.
+    """COPY's text rows (tab-separated, LF-ended, the formula flag last) as `CsvWriter`
+    writes them.
 
-    A batch with no backslash (an escaped tab, line break or backslash in a cell), quote,
-    comma, or =+-@ starting a cell needs neither quoting nor neutralising: its tabs become
-    commas, its vertical tabs the `-` of negative amounts (a vertical tab in a cell arrives as
-    `\\v`), its LFs CRLFs. Any other batch is written by the csv module, cell by cell.
+    A batch with no backslash (an escaped tab, line break or backslash in a cell), quote or
+    comma, and no row flagged, needs neither quoting nor neutralising: its rows lose their
+    flag cell, tabs become commas and LFs CRLFs. Any other batch goes through the csv module,
+    cell by cell.
     """
-    if _CHECK.search(rows) is None:
-        return rows.replace(b"\t", b",").replace(b"\v", b"-").replace(b"\n", b"\r\n")
+    if _CHECK.search(rows) is None and b"\tt\n" not in rows:
+        return rows.replace(b"\tf\n", b"\r\n").replace(b"\t", b",")
     cells = [
-        [_text(cell, kind) for cell, kind in zip(line.split(b"\t"), kinds, strict=True)]
+        [_text(cell, kind) for cell, kind in zip(line.split(b"\t")[:-1], kinds, strict=True)]
         for line in rows.split(b"\n")[:-1]
     ]
     buffer = io.StringIO()
@@ -161,9 +178,7 @@ def csv_lines(rows: bytes, kinds: Sequence[Kind]) -> bytes:
 
 def _text(cell: bytes, kind: Kind) -> str:
     text = _ESCAPED.sub(_unescape, cell).decode()
-    if kind is Kind.STRING:
-        return neutralise(text)
-    return "-" + text[1:] if text[:1] == "\v" else text
+    return neutralise(text) if kind is Kind.STRING else text
 
 
 def _unescape(match: re.Match[bytes]) -> bytes:

@@ -373,20 +373,20 @@ def test_a_batch_with_nothing_to_quote_is_transformed_in_bulk() -> None:
     """The bulk replaces give the csv module's bytes, and anything to quote or neutralise
     (a cell's escaped tab or line break included) takes the csv module's way."""
     kinds = [Kind.STRING, Kind.MONEY, Kind.DATETIME]
-    clean = b"a b\t\x0b0.05\t2026-01-02T03:04:05Z\n\t0.00\t\n"
-    assert csv_lines(clean, kinds) == b"a b,-0.05,2026-01-02T03:04:05Z\r\n,0.00,\r\n"
-    for cell, shown in (
-        (b"=1", "'=1"),
-        (b"-x", "'-x"),
-        (b"\\tab", "'\tab"),
-        (b"a,b", "a,b"),
-        (b'say "hi"', 'say "hi"'),
-        (b"line\\nbreak", "line\nbreak"),
-        (b"back\\\\slash", "back\\slash"),
+    clean = b"a b\t-0.05\t2026-01-02T03:04:05Z\tf\nf\t0.00\t\tf\n"
+    assert csv_lines(clean, kinds) == b"a b,-0.05,2026-01-02T03:04:05Z\r\nf,0.00,\r\n"
+    for cell, flag, shown in (
+        (b"=1", b"t", "'=1"),
+        (b"-x", b"t", "'-x"),
+        (b"\\tab", b"f", "'\tab"),
+        (b"a,b", b"f", "a,b"),
+        (b'say "hi"', b"f", 'say "hi"'),
+        (b"line\\nbreak", b"f", "line\nbreak"),
+        (b"back\\\\slash", b"f", "back\\slash"),
     ):
-        rows = clean + cell + b"\t\x0b1.00\t\n"
+        rows = clean + cell + b"\t-1.00\t\t" + flag + b"\n"
         expected = io.StringIO()
         csv.writer(expected, lineterminator="\r\n").writerows(
-            [["a b", "-0.05", "2026-01-02T03:04:05Z"], ["", "0.00", ""], [shown, "-1.00", ""]]
+            [["a b", "-0.05", "2026-01-02T03:04:05Z"], ["f", "0.00", ""], [shown, "-1.00", ""]]
         )
         assert csv_lines(rows, kinds) == expected.getvalue().encode()
