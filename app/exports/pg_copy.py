@@ -61,7 +61,6 @@ _SQL_TYPES: dict[Kind, type[Any]] = {
     Kind.BOOLEAN: Boolean,
     Kind.DATETIME: DateTime,
 }
-_CHECK = re.compile(rb'[\\",]')
 _FORMULA_STARTS = "(61, 43, 45, 64)"  # = + - @, as ascii() gives a text's first character
 _ESCAPED = re.compile(rb"\\(.)")
 _UNESCAPE = {b"b": b"\b", b"f": b"\f", b"n": b"\n", b"r": b"\r", b"t": b"\t", b"v": b"\v"}
@@ -165,7 +164,8 @@ def csv_lines(rows: bytes, kinds: Sequence[Kind]) -> bytes:
     flag cell, tabs become commas and LFs CRLFs. Any other batch goes through the csv module,
     cell by cell.
     """
-    if _CHECK.search(rows) is None and b"\tt\n" not in rows:
+    # `in` on bytes is a memchr-fast scan; a regex character class is several times slower.
+    if not any(mark in rows for mark in (b"\\", b'"', b",", b"\tt\n")):
         return rows.replace(b"\tf\n", b"\r\n").replace(b"\t", b",")
     cells = [
         [_text(cell, kind) for cell, kind in zip(line.split(b"\t")[:-1], kinds, strict=True)]
