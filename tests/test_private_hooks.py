@@ -46,7 +46,7 @@ APP = Path(app.__file__).resolve().parent
 
 # Library attributes whose names start with one underscore, read or overridden in app/, and
 # where. Each has a check below and a line in the README.
-PRIVATE_HOOKS: set[tuple[str, str]] = set()
+PRIVATE_HOOKS: set[tuple[str, str]] = {("_bind_processors", "app/exports/pg_copy.py")}
 
 # Undocumented (though not underscored) methods of library classes that app/ overrides: their
 # upstream definitions must still exist, with the parameters ours take.
@@ -309,3 +309,32 @@ def test_fpdf_ttf_font_cmap() -> None:
         assert ord(char) in font.cmap, "TTFFont.cmap no longer maps code points"
     pdf.add_page()
     pdf.output()  # as pdf.py does: writing the document lets go of the font file
+
+
+# --- SQLAlchemy ---------------------------------------------------------------------------
+
+
+def test_sqlalchemy_compiled_bind_processors_cover_expanded_parameters() -> None:
+    """app/exports/pg_copy.py hands a COPY's parameters to asyncpg itself, processed as
+    execute() would: `SQLCompiler._bind_processors` must map each name of `positiontup`
+    (IN lists expanded by render_postcompile included) that has a processor to it."""
+    from datetime import UTC, datetime
+
+    from sqlalchemy import bindparam, column, select, table
+    from sqlalchemy.dialects import postgresql
+
+    from app.models import UTCDateTime
+
+    rows = table("t", column("at", UTCDateTime()), column("code"))
+    stmt = select(rows.c.code).where(
+        rows.c.at > bindparam("since", datetime(2026, 1, 1, 1, tzinfo=UTC), type_=UTCDateTime()),
+        rows.c.code.in_(["a", "b"]),
+    )
+    compiled = stmt.compile(
+        dialect=postgresql.asyncpg.dialect(), compile_kwargs={"render_postcompile": True}
+    )
+    processors = dict(compiled._bind_processors)
+    names = compiled.positiontup or []
+    assert len(names) == 3, f"positiontup changed shape: {names}"
+    assert "since" in processors, "SQLCompiler._bind_processors no longer holds a TypeDecorator's"
+    assert processors["since"](datetime(2026, 1, 1, 1, tzinfo=UTC)) == datetime(2026, 1, 1, 1)
