@@ -1,10 +1,44 @@
 # Shared by the scripts that build front-end assets from npm (app/graphql/ide/build.sh,
-# app/rest/docs/build.sh): source it after setting
+# app/rest/docs/build.sh, examples/typescript/build.sh): source it after setting
 #   here      the script's folder        frontend  its npm project (package.json + lockfile)
 #   what      what is built, for messages outputs   the files a build leaves (array)
 # and extra inputs in `inputs` (array); then call `start_build "$@"` and `npm_ci [flags]`.
+# The scripts that only install pinned packages (tests/clients/js/install.sh,
+# bench/postgraphile/install.sh) set `here` and call `install_pinned PACKAGE...` instead.
 
-die() { echo "build.sh: error: $*" >&2; exit 1; }
+die() { echo "$(basename "$0"): error: $*" >&2; exit 1; }
+
+# node >= 18 and npm on the PATH.
+need_node() {
+  command -v node >/dev/null 2>&1 || die "node is not installed (need node >= 18)"
+  command -v npm >/dev/null 2>&1 || die "npm is not installed"
+  local major
+  major="$(node -p 'process.versions.node.split(".")[0]')"
+  [ "$major" -ge 18 ] || die "node >= 18 required, found $(node --version)"
+}
+
+# In $here: `npm ci` when node_modules is missing, older than package.json or the lockfile, or
+# lacks one of the PACKAGEs; then each PACKAGE must be installed.
+install_pinned() {
+  local package stamp=node_modules/.package-lock.json missing=0
+  cd "$here"
+  for package in "$@"; do
+    [ -f "node_modules/$package/package.json" ] || missing=1
+  done
+  if [ "$missing" -eq 0 ] && [ -f "$stamp" ] && [ "$stamp" -nt package-lock.json ] \
+    && [ "$stamp" -nt package.json ]; then
+    echo "$(basename "$0"): up to date ($here/node_modules)"
+    return 0
+  fi
+  need_node
+  echo "$(basename "$0"): npm ci in $here"
+  npm ci --no-audit --no-fund --loglevel=error || die "npm ci failed in $here"
+  for package in "$@"; do
+    [ -f "node_modules/$package/package.json" ] || die "$package missing after npm ci in $here"
+    echo "$(basename "$0"): $package $(node -p "require('./node_modules/$package/package.json').version")"
+  done
+  touch "$stamp"
+}
 
 # Every output present and newer than every input, and no `npm install` since the last build.
 up_to_date() {
@@ -33,11 +67,7 @@ start_build() {
     echo "build.sh: $what assets are up to date ($static)"
     exit 0
   fi
-  command -v node >/dev/null 2>&1 || die "node is not installed (need node >= 18)"
-  command -v npm >/dev/null 2>&1 || die "npm is not installed"
-  local major
-  major="$(node -p 'process.versions.node.split(".")[0]')"
-  [ "$major" -ge 18 ] || die "node >= 18 required, found $(node --version)"
+  need_node
 }
 
 # In $frontend: `npm ci [flags]` only when node_modules does not match the lockfile.
