@@ -32,6 +32,7 @@ from graphql import (
     FieldNode,
     FragmentDefinitionNode,
     GraphQLBoolean,
+    GraphQLEnumType,
     GraphQLField,
     GraphQLID,
     GraphQLInt,
@@ -166,9 +167,14 @@ class Run:
             if plan is None:  # compiled on first use: a type may (one day) contain itself
                 plan = self.object_plan(kind, details)
             answer: dict[str, Any] = {}
-            for key, read, with_run, finish in plan:
+            for key, read, with_run, finish, same in plan:
                 if finish is None:
                     answer[key] = typename
+                elif same is not None:  # a str or bool that serializes to itself, inline
+                    read_value = read(value)
+                    answer[key] = (
+                        read_value if type(read_value) is same else finish(read_value, run)
+                    )
                 elif with_run:
                     answer[key] = finish(read(value, run), run)
                 else:
@@ -183,23 +189,39 @@ class Run:
         for key, field_details in self.subfields(kind, details).items():
             name = field_details[0].node.name.value
             if name == "__typename":
-                plan.append((key, _nothing, False, None))
+                plan.append((key, _nothing, False, None, None))
                 continue
             definition = kind.fields[name]
             read, with_run = self.path.getter(kind, name, definition)
-            plan.append((key, read, with_run, self.completer(definition.type, field_details)))
+            finish = self.completer(definition.type, field_details)
+            same = None if with_run else _identity_type(definition.type)
+            plan.append((key, read, with_run, finish, same))
         return plan
 
 
-Step = tuple[str, Callable[..., Any], bool, Complete | None]
+Step = tuple[str, Callable[..., Any], bool, Complete | None, type | None]
 """A field of an object's plan: response key, how to read the value (with the run or not), how
-to complete it (None: `__typename`)."""
+to complete it (None: `__typename`), and the type of the values that are their own answer
+(completed inline, without a call; any other value, null included, goes through `finish`)."""
+
+
+def _identity_type(kind: GraphQLOutputType) -> type | None:
+    """str for String and ID, bool for Boolean (nullable or not): values of exactly that type
+    serialize to themselves (as _leaf's `same`)."""
+    leaf = kind.of_type if isinstance(kind, GraphQLNonNull) else kind
+    if leaf is GraphQLString or leaf is GraphQLID:
+        return str
+    if leaf is GraphQLBoolean:
+        return bool
+    return None
 
 
 def _nothing(*_: Any) -> None:
     return None
 
 
+WRAPPED = "wrapped_cls"
+"""Where Strawberry's enum types keep their Python enum class."""
 INT_RANGE = range(-(2**31), 2**31)
 """GraphQL's Int (graphql-core's serialize_int refuses the rest)."""
 
@@ -215,6 +237,11 @@ def _leaf(kind: Any, *, required: bool = False) -> Complete:
         same = str
     elif kind is GraphQLBoolean:
         same = bool
+    members: type | None = None
+    if isinstance(kind, GraphQLEnumType) and isinstance(getattr(kind, WRAPPED, None), type):
+        members = getattr(kind, WRAPPED)
+    names: dict[Any, Any] = {}
+    """A Strawberry enum's serialize by member (it scans the enum's values for each one)."""
 
     def leaf(value: Any, _run: Run) -> Any:
         if value is None:
@@ -223,6 +250,14 @@ def _leaf(kind: Any, *, required: bool = False) -> Complete:
             return None
         if type(value) is same:
             return value
+        if type(value) is members:
+            name = names.get(value)
+            if name is None:
+                name = serialize(value)
+                if name is None or name is Undefined:
+                    raise Unsupported("a leaf without a value")
+                names[value] = name
+            return name
         if kind is GraphQLInt and type(value) is int and value in INT_RANGE:
             return value
         serialized = serialize(value)

@@ -13,7 +13,7 @@ from app.exports.representation import csv_dialect
 from app.exports.resources import Resource
 from app.exports.schedule import RuleError, upcoming
 from app.exports.status import Status
-from app.exports.story import tell
+from app.exports.story import Story, tell
 from app.graphql.context import Context
 from app.graphql.enums import (
     CsvDialect,
@@ -283,6 +283,13 @@ class DataExport(Node):
     def links(self, info: Info[Context, None]) -> list[Link]:
         return _links(info.context.linker.export_links(self.row))
 
+    def story(self) -> Story:
+        """The row's story, told once: four fields read it (not a GraphQL field)."""
+        told: Story | None = self.__dict__.get("_story")
+        if told is None:
+            told = self.__dict__["_story"] = tell(self.row)
+        return told
+
     date_range: DateRange | None = strawberry.field(description="The date range of exported rows.")
 
     @strawberry.field(description="How a CSV export's files are written; null for other formats.")
@@ -292,11 +299,11 @@ class DataExport(Node):
 
     @strawberry.field(description="Attempts in the current (or latest) run; a retry adds one.")
     def attempts(self) -> int:
-        return tell(self.row).attempts
+        return self.story().attempts
 
     @strawberry.field(description="The latest error of the current (or latest) run, if any.")
     def last_error(self) -> ExportError | None:
-        error = tell(self.row).last_error
+        error = self.story().last_error
         if error is None:
             return None
         return ExportError(
@@ -305,12 +312,12 @@ class DataExport(Node):
 
     @strawberry.field(description="When the next attempt is due while the export retries.")
     def next_attempt_time(self) -> DateTime | None:
-        due = tell(self.row).next_attempt_time
+        due = self.story().next_attempt_time
         return DateTime(due) if due else None
 
     @strawberry.field(description="Rows written so far while the export is processing.")
     def progress(self) -> ExportProgress | None:
-        progress = tell(self.row).progress
+        progress = self.story().progress
         if progress is None:
             return None
         return ExportProgress(rows_written=progress.rows_written, rows_total=progress.rows_total)

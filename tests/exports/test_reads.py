@@ -48,3 +48,49 @@ async def test_reads_see_each_commit_at_once(settings: Settings) -> None:
         assert gone.status_code == 404
         page = await h.client.get("/data-exports?limit=1", headers=tenant.headers)
         assert page.headers["Pagination-Total"] == "2"
+
+
+JSON_TEXTS = [
+    '["a@example.com", "b@example.com"]',
+    '{"filter": "x", "sort": null, "q": "\\u00e9t\\u00e9"}',
+    '{"a": "\\ud800"}',  # a lone surrogate: orjson refuses it, json.loads reads it
+    "NaN",
+    "1e400",
+    "-0",
+    "0.1",
+    "9223372036854775807",
+    "18446744073709551616",  # past 64 bits: a float to orjson, an int to json.loads
+    "-123456789012345678901234567890",
+    '{"a": 1, "a": 2}',
+    "null",
+    None,
+    5,
+    "not json",
+]
+
+
+def test_sqlite_json_columns_read_exactly_as_the_column_type_reads_them() -> None:
+    """reads.py parses SQLite's JSON text with orjson first: every value, and every failure,
+    is the column type's own processor's."""
+    from sqlalchemy import JSON
+    from sqlalchemy.dialects import sqlite
+
+    from app.exports.reads import _converter
+
+    dialect = sqlite.dialect()
+    own = JSON().dialect_impl(dialect).result_processor(dialect, None)
+    fast = _converter(JSON(), dialect)
+    assert own is not None
+    assert fast is not None
+    assert fast is not own
+    for text in JSON_TEXTS:
+        try:
+            want: object = own(text)
+        except Exception as error:
+            want = repr(error)
+        try:
+            got: object = fast(text)
+        except Exception as error:
+            got = repr(error)
+        assert repr(got) == repr(want), text
+        assert type(got) is type(want), text
