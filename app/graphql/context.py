@@ -39,26 +39,32 @@ class Context:
     credentials: Mapping[str, str]
     connection_params: dict[str, Any] | None = None
     _principal: Principal | None = None
-    loaders: dict[str, DataLoader[Any, Any]] = field(init=False)
-    """One batched loader per expansion of the core's registry, plus `files` and one per node
-    type (`export`, `webhook`): one query per page however many objects ask (REST
-    `expand=`, `node`/`nodes`)."""
+    _loaders: dict[str, DataLoader[Any, Any]] | None = field(default=None, repr=False)
     _signing_in: asyncio.Lock = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         self._signing_in = asyncio.Lock()
-        # A WebSocket context lives as long as its connection, across operations and
-        # subscription events: there, loaders batch but must not cache (stale files, users).
-        cache = not isinstance(self.request, WebSocket)
-        batches: dict[str, BatchLoader] = {
-            expansion.name: expansion.load for expansion in (*EXPANSIONS.values(), FILES_BY_EXPORT)
-        }
-        for node in NODE_TYPES:  # `user` and `file` share the expansions' loaders
-            batches.setdefault(node.loader, node.load)
-        self.loaders = {
-            name: DataLoader(load_fn=self._loader(name, load), cache=cache)
-            for name, load in batches.items()
-        }
+
+    @property
+    def loaders(self) -> dict[str, DataLoader[Any, Any]]:
+        """One batched loader per expansion of the core's registry, plus `files` and one per
+        node type (`export`, `webhook`): one query per page however many objects ask (REST
+        `expand=`, `node`/`nodes`). Made on first use: the fast path's reads need none."""
+        if self._loaders is None:
+            # A WebSocket context lives as long as its connection, across operations and
+            # subscription events: there, loaders batch but must not cache (stale files, users).
+            cache = not isinstance(self.request, WebSocket)
+            batches: dict[str, BatchLoader] = {
+                expansion.name: expansion.load
+                for expansion in (*EXPANSIONS.values(), FILES_BY_EXPORT)
+            }
+            for node in NODE_TYPES:  # `user` and `file` share the expansions' loaders
+                batches.setdefault(node.loader, node.load)
+            self._loaders = {
+                name: DataLoader(load_fn=self._loader(name, load), cache=cache)
+                for name, load in batches.items()
+            }
+        return self._loaders
 
     async def principal(self) -> Principal:
         async with self._signing_in:  # concurrent resolvers authenticate once

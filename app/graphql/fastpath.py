@@ -97,6 +97,8 @@ class Shapes:
     collected: dict[tuple[str, tuple[int, ...]], Grouped] = field(default_factory=dict)
     completers: dict[tuple[str, tuple[int, ...]], Complete] = field(default_factory=dict)
     root: Grouped | None = None
+    wants_user: dict[str, bool] = field(default_factory=dict)
+    """Whether each root field (by response key) selects the exports' `user`."""
 
 
 @dataclass
@@ -142,6 +144,15 @@ class Run:
             return non_null
         if isinstance(kind, GraphQLList):
             item = self.completer(kind.of_type, details)
+            same = _identity_type(kind.of_type)
+            if same is not None:  # a list of strings: each its own answer, without a call
+
+                def identities(value: Any, run: Run) -> Any:
+                    if value is None:
+                        return None
+                    return [v if type(v) is same else item(v, run) for v in value]
+
+                return identities
             return lambda value, run: None if value is None else [item(v, run) for v in value]
         if is_leaf_type(kind):
             return _leaf(kind)
@@ -385,7 +396,11 @@ class FastPath:
             kind = definition.type
             object_type = kind.of_type if isinstance(kind, GraphQLNonNull) else kind
             assert isinstance(object_type, GraphQLObjectType)
-            value = await ROOTS[name](run, arguments, self._wants_user(run, object_type, details))
+            with_user = run.shapes.wants_user.get(key)
+            if with_user is None:
+                with_user = self._wants_user(run, object_type, details)
+                run.shapes.wants_user[key] = with_user
+            value = await ROOTS[name](run, arguments, with_user)
             data[key] = run.completer(kind, details)(value, run)
         return data
 
