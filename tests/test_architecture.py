@@ -17,6 +17,7 @@ LAYERS: list[tuple[str, ...]] = [
         "app.ids",
         "app.timefmt",
         "app.textfold",
+        "app.fastjson",
         "app.requestid",
         "app.metrics",
     ),

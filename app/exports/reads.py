@@ -16,13 +16,11 @@ Rows are named tuples with the ORM models' attribute names: everything that rend
 
 from __future__ import annotations
 
-import re
 from collections import namedtuple
 from collections.abc import Callable, Collection, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
 
-import orjson
 from sqlalchemy import ColumnElement, Select, and_, bindparam, func, select
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -30,6 +28,7 @@ from sqlalchemy.sql.sqltypes import JSON
 
 from app.db import direct_reads
 from app.exports.service import Listing, Page
+from app.fastjson import loads
 from app.models import DataExport, User
 
 EXPORTS = DataExport.__table__
@@ -40,8 +39,6 @@ JOINED = frozenset({"user"})
 """The expansions these reads load with the export (others take the batch loaders' path)."""
 
 Converter = Callable[[Any], Any] | None
-LONG_NUMBER = re.compile(r"[0-9]{19}")
-"""Where an integer could pass 64 bits (_json_text leaves such text to json.loads)."""
 
 
 @dataclass(frozen=True)
@@ -95,17 +92,14 @@ def _converter(kind: Any, dialect: Dialect) -> Converter:
 
 
 def _json_text(default: Callable[[Any], Any]) -> Callable[[Any], Any]:
-    """orjson reads valid JSON text as json.loads does, but for what it refuses (NaN, lone
-    surrogates, invalid text) and integers past 64 bits (a float to orjson, an int to json):
-    those, text with a run of 19 digits, and values that are not text go to the column type's
-    own processor, which answers (or fails) exactly as before."""
-    loads, refused, long_number = orjson.loads, orjson.JSONDecodeError, LONG_NUMBER.search
+    """Text through app/fastjson.py (json.loads' answers); other values, and text it fails on,
+    to the column type's own processor, which answers (or fails) exactly as before."""
 
     def convert(value: Any) -> Any:
-        if type(value) is str and long_number(value) is None:
+        if type(value) is str:
             try:
                 return loads(value)
-            except refused:
+            except ValueError:
                 pass
         return default(value)
 
