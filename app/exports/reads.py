@@ -19,15 +19,17 @@ from __future__ import annotations
 from collections import namedtuple
 from collections.abc import Callable, Collection, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any, cast
 
-from sqlalchemy import ColumnElement, Select, and_, bindparam, func, select
+import orjson
+from sqlalchemy import JSON, ColumnElement, Select, and_, bindparam, func, select
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.db import direct_reads
 from app.exports.service import Listing, Page
-from app.models import DataExport, User
+from app.models import DataExport, User, UTCDateTime
 
 EXPORTS = DataExport.__table__
 USERS = User.__table__
@@ -73,12 +75,51 @@ class Statements:
 STATEMENTS = Statements()
 
 
+def _sqlite_json(standard: Converter) -> Converter:
+    """SQLite's JSON text through orjson (C) instead of the stdlib's `json.loads` behind
+    SQLAlchemy's processor; anything orjson refuses (NaN, say) takes the standard way."""
+
+    def convert(value: Any) -> Any:
+        if value is None or standard is None:
+            return value if standard is None else standard(value)
+        try:
+            return orjson.loads(value)
+        except orjson.JSONDecodeError:
+            return standard(value)
+
+    return convert
+
+
+def _sqlite_utc(standard: Converter) -> Converter:
+    """SQLite's stored `YYYY-MM-DD HH:MM:SS[.ffffff]` through `datetime.fromisoformat` (C)
+    instead of SQLAlchemy's regular expression, aware UTC as `UTCDateTime` makes it; anything
+    else takes the standard way."""
+
+    def convert(value: Any) -> Any:
+        if isinstance(value, str):
+            try:
+                return datetime.fromisoformat(value).replace(tzinfo=UTC)
+            except ValueError:
+                pass
+        return value if standard is None else standard(value)
+
+    return convert
+
+
+def _converter(column_type: Any, dialect: Dialect) -> Converter:
+    """The column type's own result processor; on SQLite, for JSON and `UTCDateTime`, one that
+    reads the same values in C (issue 8: a page of 100 spent a third of its time in them)."""
+    standard: Converter = column_type.dialect_impl(dialect).result_processor(dialect, None)
+    if dialect.name == "sqlite" and isinstance(column_type, JSON):
+        return _sqlite_json(standard)
+    if dialect.name == "sqlite" and isinstance(column_type, UTCDateTime):
+        return _sqlite_utc(standard)
+    return standard
+
+
 def _prepare(statement: Select[Any], dialect: Dialect) -> Prepared:
     compiled = statement.compile(dialect=dialect)
-    converters = tuple(
-        column.type.dialect_impl(dialect).result_processor(dialect, None)
-        for column in statement.selected_columns
-    )
+    converters = tuple(_converter(column.type, dialect) for column in statement.selected_columns)
     return Prepared(compiled.string, tuple(compiled.positiontup or ()), converters)
 
 

@@ -3,7 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC
 
+import pytest
+from sqlalchemy import JSON
+from sqlalchemy.dialects import sqlite
+
+from app.exports import reads
+from app.models import UTCDateTime
 from app.settings import Settings
 from tests.conftest import start_harness, with_settings
 
@@ -48,3 +55,39 @@ async def test_reads_see_each_commit_at_once(settings: Settings) -> None:
         assert gone.status_code == 404
         page = await h.client.get("/data-exports?limit=1", headers=tenant.headers)
         assert page.headers["Pagination-Total"] == "2"
+
+
+@pytest.mark.parametrize(
+    "stored",
+    [
+        '{"filter": "status:completed", "sort": "-createdTime"}',
+        '["a@example.com"]',
+        "null",
+        '{"nested": [1, 2.5, true, null, "ü"]}',
+        "NaN",  # orjson refuses it; the standard processor reads it
+        None,
+    ],
+)
+def test_sqlite_json_reads_as_the_orm_reads(stored: str | None) -> None:
+    dialect = sqlite.dialect()
+    standard = JSON().dialect_impl(dialect).result_processor(dialect, None)
+    fast = reads._converter(JSON(), dialect)
+    assert fast is not None
+    assert standard is not None
+    expected, got = standard(stored), fast(stored)
+    assert repr(got) == repr(expected)
+
+
+@pytest.mark.parametrize(
+    "stored",
+    ["2026-12-06 21:40:05.000000", "2026-12-06 21:40:05", "2026-12-06 21:40:05.123456", None],
+)
+def test_sqlite_times_read_as_the_orm_reads(stored: str | None) -> None:
+    dialect = sqlite.dialect()
+    standard = UTCDateTime().dialect_impl(dialect).result_processor(dialect, None)
+    fast = reads._converter(UTCDateTime(), dialect)
+    assert fast is not None
+    assert standard is not None
+    got = fast(stored)
+    assert got == standard(stored)
+    assert got is None or got.tzinfo is UTC
