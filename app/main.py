@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp
 
 from app.auth import KeyCache
 from app.db import close_direct_reads, make_engine, make_sessionmaker
@@ -38,33 +38,6 @@ from app.settings import Settings
 log = logging.getLogger("app")
 
 
-class SecurityHeaders:
-    """Headers every response carries; cheap, and closes whole classes of browser attacks."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-
-        async def send_with_headers(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                headers = message.setdefault("headers", [])
-                names = {name for name, _ in headers}
-                for name, value in (
-                    (b"x-content-type-options", b"nosniff"),
-                    (b"referrer-policy", b"no-referrer"),
-                    (b"x-frame-options", b"DENY"),
-                ):
-                    if name not in names:
-                        headers.append((name, value))
-            await send(message)
-
-        await self.app(scope, receive, send_with_headers)
-
-
 def settle_garbage_collector() -> None:
     """Everything built at startup (the schema, the ORM's metadata, compiled statements) lives
     as long as the process: frozen, the collector stops walking it on every full collection,
@@ -74,8 +47,9 @@ def settle_garbage_collector() -> None:
 
 
 class App(Starlette):
-    """Starlette whose outermost layer is the request context (app/logs.py): the request id
-    and access line cover even the 500 that Starlette's error middleware answers."""
+    """Starlette whose outermost layer is the request context (app/logs.py): the request id,
+    security headers and access line cover even the 500 that Starlette's error middleware
+    answers."""
 
     def build_middleware_stack(self) -> ASGIApp:
         return RequestContext(super().build_middleware_stack())
@@ -144,7 +118,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             *preview_routes(),  # after `{id}`: its POST-less 405s and OPTIONS stay as they were
             *webhook_routes(),
         ],
-        middleware=[Middleware(RequestMetrics), Middleware(SecurityHeaders)],
+        middleware=[Middleware(RequestMetrics)],
         exception_handlers={
             HTTPException: handle_http_exception,
             DomainError: handle_domain_error,

@@ -21,6 +21,7 @@ import httpx
 import pytest
 
 import app.exports.worker as worker_module
+from app.logs import _response_headers
 from tests.conftest import Harness, Tenant, run_cli
 from tests.exports.conftest import create, make_worker, seed
 from tests.servers import free_port
@@ -180,6 +181,12 @@ def test_json_lines_carry_the_request_id(json_server: Server) -> None:
     assert [r["logger"] for r in boom] == ["app.rest", "app.access"], boom
     assert boom[-1]["status"] == 500
 
+    # Every answer, the 500 of Starlette's error middleware too, carries the security headers.
+    for response in (missing, bad, plain, broken):
+        assert response.headers["x-content-type-options"] == "nosniff"
+        assert response.headers["referrer-policy"] == "no-referrer"
+        assert response.headers["x-frame-options"] == "DENY"
+
     # uvicorn's own lines are JSON lines of the same shape, outside any request.
     started = [r for r in records if r["logger"].startswith("uvicorn")]
     assert any("Uvicorn running on" in r["message"] for r in started), records
@@ -231,3 +238,19 @@ async def test_a_failed_export_names_itself_its_attempt_and_its_cause(
         "cannot reach postgresql://app:***@db.internal/exports"
     )
     assert record.exc_info is not None  # the traceback is kept
+
+
+def test_response_headers_keep_the_apps_own_security_headers() -> None:
+    """The app's own value of a security header wins; the request id always replaces the app's."""
+    message = {
+        "type": "http.response.start",
+        "status": 200,
+        "headers": [(b"X-Frame-Options", b"SAMEORIGIN"), (b"x-request-id", b"from-the-app")],
+    }
+    headers = _response_headers(message, (b"x-request-id", b"ours"))
+    assert headers == [
+        (b"X-Frame-Options", b"SAMEORIGIN"),
+        (b"x-request-id", b"ours"),
+        (b"x-content-type-options", b"nosniff"),
+        (b"referrer-policy", b"no-referrer"),
+    ]

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
+from starlette.datastructures import URLPath
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import BaseRoute, Match, Route
-from starlette.types import Scope
+from starlette.routing import BaseRoute, Match, NoMatchFound, Route
+from starlette.types import Receive, Scope, Send
 
 from app.auth import KeyCache, sign_in
 from app.errors import DomainError, Forbidden, Invalid, NotFound
@@ -312,6 +314,38 @@ class EncodedSlashRoute(Route):
         return (match, child) if in_id and encoded else (Match.NONE, {})
 
 
+class EncodedSlashRoutes(BaseRoute):
+    """The `EncodedSlashRoute`s as one entry of the routing table: a path with no encoded
+    slash (nearly all of them) is turned away by one check instead of one per route, which
+    every request behind them paid (issue 8: 17 of the 36 matches a REST read by id tried).
+    Otherwise its routes are tried in order, exactly as the router would try them."""
+
+    def __init__(self, routes: list[EncodedSlashRoute]) -> None:
+        self.routes = routes
+
+    def matches(self, scope: Scope) -> tuple[Match, Scope]:
+        raw: bytes | None = scope.get("raw_path")
+        if raw is None or b"%2f" not in raw.lower():
+            return Match.NONE, {}
+        partial: tuple[Match, Scope] | None = None
+        for route in self.routes:
+            match, child = route.matches(scope)
+            if match is Match.FULL:
+                return match, {**child, "route": route}
+            if match is Match.PARTIAL and partial is None:
+                partial = (match, {**child, "route": route})
+        return partial or (Match.NONE, {})
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await scope["route"].handle(scope, receive, send)
+
+    def url_path_for(self, name: str, /, **path_params: Any) -> URLPath:
+        for route in self.routes:
+            with contextlib.suppress(NoMatchFound):
+                return route.url_path_for(name, **path_params)
+        raise NoMatchFound(name, path_params)
+
+
 def routes() -> list[BaseRoute]:
     collection = _dispatch({"GET": list_exports, "POST": create_export})
     item = _dispatch({"GET": get_export, "PUT": put_export, "DELETE": delete_export})
@@ -322,7 +356,9 @@ def routes() -> list[BaseRoute]:
         ("/files/{id}/signed", _guarded(signed_download), ["GET"]),
     ]
     # First, so that `a%2F` is not taken for `a` by an `{id}/` route.
-    table: list[BaseRoute] = [EncodedSlashRoute(p, h, methods=m) for p, h, m in by_id]
+    table: list[BaseRoute] = [
+        EncodedSlashRoutes([EncodedSlashRoute(p, h, methods=m) for p, h, m in by_id])
+    ]
     table += [Route(p, collection, methods=["GET", "POST"]) for x in PREFIXES for p in _both(x)]
     table += [Route(p, h, methods=m) for p, h, m in by_id]
     table.append(Route("/metrics", metrics_endpoint, methods=["GET"]))  # app/rest/metrics.py

@@ -3,7 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC
 
+import pytest
+from sqlalchemy import JSON
+from sqlalchemy.dialects import sqlite
+
+from app.exports import reads
+from app.models import UTCDateTime
 from app.settings import Settings
 from tests.conftest import start_harness, with_settings
 
@@ -72,14 +79,9 @@ JSON_TEXTS = [
 def test_sqlite_json_columns_read_exactly_as_the_column_type_reads_them() -> None:
     """reads.py parses SQLite's JSON text with orjson first: every value, and every failure,
     is the column type's own processor's."""
-    from sqlalchemy import JSON
-    from sqlalchemy.dialects import sqlite
-
-    from app.exports.reads import _converter
-
     dialect = sqlite.dialect()
     own = JSON().dialect_impl(dialect).result_processor(dialect, None)
-    fast = _converter(JSON(), dialect)
+    fast = reads._converter(JSON(), dialect)
     assert own is not None
     assert fast is not None
     assert fast is not own
@@ -94,3 +96,18 @@ def test_sqlite_json_columns_read_exactly_as_the_column_type_reads_them() -> Non
             got = repr(error)
         assert repr(got) == repr(want), text
         assert type(got) is type(want), text
+
+
+@pytest.mark.parametrize(
+    "stored",
+    ["2026-12-06 21:40:05.000000", "2026-12-06 21:40:05", "2026-12-06 21:40:05.123456", None],
+)
+def test_sqlite_times_read_as_the_orm_reads(stored: str | None) -> None:
+    dialect = sqlite.dialect()
+    standard = UTCDateTime().dialect_impl(dialect).result_processor(dialect, None)
+    fast = reads._converter(UTCDateTime(), dialect)
+    assert fast is not None
+    assert standard is not None
+    got = fast(stored)
+    assert got == standard(stored)
+    assert got is None or got.tzinfo is UTC
