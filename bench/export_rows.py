@@ -2,8 +2,9 @@
 
 Seeding and the worker runs come from bench/export.py (a child process per export, so its
 own peak RSS can be read); this module interleaves them in rounds with the references, adds
-PostgreSQL (`psql \\copy (…) to … csv header`) and the peak RSS at two sizes, and checks
-that the worker and the reference wrote the same rows and columns before a ratio counts.
+PostgreSQL (bench/export.py's `psql \\copy (…) to … csv header`) and the peak RSS at two
+sizes, and checks that the worker and the reference wrote the same rows and columns before a
+ratio counts.
 """
 
 from __future__ import annotations
@@ -11,23 +12,11 @@ from __future__ import annotations
 import asyncio
 import shutil
 import statistics
-import subprocess
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from bench import export as exports
-
-PSQL = "psql"
-PG_SQL = (
-    'SELECT id, customer_id AS "customerId", type, status, result, '
-    "to_char(amount / 100.0, 'FM999999999999990.00') AS amount, currency, "
-    'gateway_name AS "gatewayName", '
-    'to_char(processed_time, \'YYYY-MM-DD"T"HH24:MI:SS"Z"\') AS "processedTime", '
-    'to_char(created_time, \'YYYY-MM-DD"T"HH24:MI:SS"Z"\') AS "createdTime" '
-    "FROM transactions WHERE organization_id = '{org}' ORDER BY id COLLATE \"C\""
-)
 
 
 @dataclass
@@ -84,19 +73,8 @@ def same_rows(ours: Path, theirs: Path) -> str | None:
     return f"{ours.name} and {theirs.name} differ: the reference SQL no longer matches the worker"
 
 
-def run_psql(url: str, out: Path, rows: int) -> exports.Run:
-    sql = PG_SQL.format(org=exports.ORG)
-    command = [PSQL, "-X", "-q", url, "-c", f"\\copy ({sql}) to '{out}' csv header"]
-    began = time.perf_counter()
-    process = subprocess.Popen(command)
-    code, peak = exports.wait_child(process)  # type: ignore[arg-type]
-    took = time.perf_counter() - began
-    if code != 0:
-        raise RuntimeError(f"psql \\copy failed with exit status {code}")
-    lines = sum(1 for _ in out.open("rb")) - 1
-    if lines != rows:
-        raise RuntimeError(f"psql wrote {lines} rows, expected {rows}")
-    return exports.Run("psql \\copy", rows, took, took, peak, None, out.stat().st_size, out)
+def _customers(rows: int) -> int:
+    return min(10_000, max(10, rows // 100))
 
 
 def _clear(storage: Path) -> None:
@@ -109,12 +87,12 @@ def sqlite_figures(work: Path, rows: int, rounds: int, log: Any) -> list[ExportF
     db, storage = work / "export.db", work / "export-files"
     url = f"sqlite+aiosqlite:///{db}"
     upgrade(url)
-    asyncio.run(exports.seed(url, rows, min(10_000, max(10, rows // 100)), False))
+    asyncio.run(exports.seed(url, {exports.ORG: rows}, _customers(rows)))
     csv = ExportFigure("sqlite/export-csv", "CSV", rows, "sqlite3 -csv", 0.5)
     js = ExportFigure("sqlite/export-json", "JSON", rows, "sqlite3 -csv", 0.4)
     for round_ in range(rounds):
         ours_csv = exports.run_worker_child(url, storage, exports.ORG, "csv", "worker csv")
-        reference = exports.run_sqlite3(db, work / "sqlite3.csv", rows)
+        reference = exports.sqlite3_cli(db, work / "sqlite3.csv", rows)
         ours_json = exports.run_worker_child(url, storage, exports.ORG, "json", "worker json")
         if round_ == 0:
             csv.problem = same_rows(ours_csv.path, reference.path)
@@ -136,12 +114,11 @@ def sqlite_figures(work: Path, rows: int, rounds: int, log: Any) -> list[ExportF
 def postgres_figures(url: str, work: Path, rows: int, rounds: int, log: Any) -> ExportFigure:
     """`url`: a fresh database (postgresql+asyncpg://…), already migrated."""
     storage = work / "export-files-pg"
-    asyncio.run(exports.seed(url, rows, min(10_000, max(10, rows // 100)), False))
-    plain = url.replace("postgresql+asyncpg://", "postgresql://")
+    asyncio.run(exports.seed(url, {exports.ORG: rows}, _customers(rows)))
     figure = ExportFigure("postgres/export-csv", "CSV", rows, "psql \\copy", 0.7)
     for round_ in range(rounds):
         ours = exports.run_worker_child(url, storage, exports.ORG, "csv", "worker csv")
-        reference = run_psql(plain, work / "psql.csv", rows)
+        reference = exports.psql_copy(url, work / "psql.csv", rows)
         if round_ == 0:
             figure.problem = same_rows(ours.path, reference.path)
         if ours.rows != rows:
@@ -170,7 +147,7 @@ def rss_figure(work: Path, rows: int, log: Any) -> ExportFigure:
     db, storage = work / f"rss-{rows}.db", work / "rss-files"
     url = f"sqlite+aiosqlite:///{db}"
     upgrade(url)
-    asyncio.run(exports.seed(url, rows, min(10_000, max(10, rows // 100)), False))
+    asyncio.run(exports.seed(url, {exports.ORG: rows}, _customers(rows)))
     figure = ExportFigure(f"sqlite/export-rss-{rows}", "CSV peak RSS", rows, "-", None)
     run = exports.run_worker_child(url, storage, exports.ORG, "csv", "worker csv")
     if run.rows != rows:
