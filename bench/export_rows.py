@@ -33,6 +33,15 @@ class ExportFigure:
     peak_rss_mib: list[float] = field(default_factory=list)
     problem: str | None = None
 
+    def add(self, run: exports.Run, reference_seconds: float | None) -> None:
+        """One round: the worker's run (checked for its row count) and the reference's time."""
+        if run.rows != self.rows:
+            self.problem = f"the worker exported {run.rows} rows, expected {self.rows}"
+        self.ours.append(run.seconds)
+        if reference_seconds is not None:
+            self.theirs.append(reference_seconds)
+        self.peak_rss_mib.append(run.peak_rss_kib / 1024)
+
     @property
     def ratios(self) -> list[float]:
         return [t / o for o, t in zip(self.ours, self.theirs, strict=False) if o]
@@ -97,11 +106,7 @@ def sqlite_figures(work: Path, rows: int, rounds: int, log: Any) -> list[ExportF
         if round_ == 0:
             csv.problem = same_rows(ours_csv.path, reference.path)
         for figure, run in ((csv, ours_csv), (js, ours_json)):
-            if run.rows != rows:
-                figure.problem = f"the worker exported {run.rows} rows, expected {rows}"
-            figure.ours.append(run.seconds)
-            figure.theirs.append(reference.seconds)
-            figure.peak_rss_mib.append(run.peak_rss_kib / 1024)
+            figure.add(run, reference.seconds)
         log(
             f"  export round {round_ + 1}: csv {ours_csv.seconds:.2f}s json "
             f"{ours_json.seconds:.2f}s sqlite3 {reference.seconds:.2f}s"
@@ -121,11 +126,7 @@ def postgres_figures(url: str, work: Path, rows: int, rounds: int, log: Any) -> 
         reference = exports.psql_copy(url, work / "psql.csv", rows)
         if round_ == 0:
             figure.problem = same_rows(ours.path, reference.path)
-        if ours.rows != rows:
-            figure.problem = f"the worker exported {ours.rows} rows, expected {rows}"
-        figure.ours.append(ours.seconds)
-        figure.theirs.append(reference.seconds)
-        figure.peak_rss_mib.append(ours.peak_rss_kib / 1024)
+        figure.add(ours, reference.seconds)
         log(
             f"  pg export round {round_ + 1}: csv {ours.seconds:.2f}s psql {reference.seconds:.2f}s"
         )
@@ -150,10 +151,7 @@ def rss_figure(work: Path, rows: int, log: Any) -> ExportFigure:
     asyncio.run(exports.seed(url, {exports.ORG: rows}, _customers(rows)))
     figure = ExportFigure(f"sqlite/export-rss-{rows}", "CSV peak RSS", rows, "-", None)
     run = exports.run_worker_child(url, storage, exports.ORG, "csv", "worker csv")
-    if run.rows != rows:
-        figure.problem = f"the worker exported {run.rows} rows, expected {rows}"
-    figure.peak_rss_mib.append(run.peak_rss_kib / 1024)
-    figure.ours.append(run.seconds)
+    figure.add(run, None)
     _clear(storage)
     db.unlink()
     return figure
