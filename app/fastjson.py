@@ -21,7 +21,7 @@ LONG_NUMBER_BYTES = re.compile(rb"[0-9]{19}")
 def loads(data: str | bytes) -> Any:
     """What `json.loads(data)` returns, or the error it raises."""
     long_number = LONG_NUMBER if isinstance(data, str) else LONG_NUMBER_BYTES
-    if long_number.search(data) is None:  # type: ignore[arg-type]  # the pattern fits data
+    if len(data) < 19 or long_number.search(data) is None:  # type: ignore[arg-type]
         try:
             return orjson.loads(data)
         except orjson.JSONDecodeError:

@@ -5,14 +5,22 @@ from __future__ import annotations
 import re
 from datetime import UTC, date, datetime, time, timedelta, timezone
 
+import orjson
+
+_ISO_Z = orjson.OPT_UTC_Z | orjson.OPT_OMIT_MICROSECONDS | orjson.OPT_NAIVE_UTC
+_dumps = orjson.dumps
+
 
 def isoz(value: datetime) -> str:
-    """`YYYY-MM-DDTHH:MM:SSZ`: UTC, whole seconds (truncated); naive values are taken as UTC."""
-    if value.tzinfo is not None and value.tzinfo is not UTC:
+    """`YYYY-MM-DDTHH:MM:SSZ`: UTC, whole seconds (truncated); naive values are taken as UTC.
+
+    orjson writes exactly that for a UTC or naive value, in C, in a third of the time of
+    `isoformat` on an aware value (which calls back into its tzinfo): a page of 100 exports
+    writes 300-400 of them (issue 8). Other offsets are converted to UTC first."""
+    zone = value.tzinfo
+    if zone is not None and zone is not UTC:
         value = value.astimezone(UTC)
-    # isoformat is C code and pads the year to four digits; the first 19 characters are
-    # YYYY-MM-DDTHH:MM:SS whatever offset or fraction follows.
-    return value.isoformat(timespec="seconds")[:19] + "Z"
+    return _dumps(value, option=_ISO_Z)[1:-1].decode()
 
 
 _DATETIME = re.compile(

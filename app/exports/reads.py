@@ -79,14 +79,20 @@ STATEMENTS = Statements()
 def _sqlite_utc(standard: Converter) -> Converter:
     """SQLite's stored `YYYY-MM-DD HH:MM:SS[.ffffff]` through `datetime.fromisoformat` (C)
     instead of SQLAlchemy's regular expression, aware UTC as `UTCDateTime` makes it; anything
-    else takes the standard way."""
+    else (a value with an offset of its own included) takes the standard way. The offset is
+    written into the text: `.replace(tzinfo=UTC)` cost five times the parse (keyword call)."""
+    parse = datetime.fromisoformat
 
     def convert(value: Any) -> Any:
-        if isinstance(value, str):
+        if type(value) is str:
             try:
-                return datetime.fromisoformat(value).replace(tzinfo=UTC)
+                parsed = parse(value + "+00:00")
+                if parsed.tzinfo is UTC:  # not so for a bare date: fromisoformat drops it
+                    return parsed
             except ValueError:
                 pass
+        elif value is None:  # the processor's answer (tests check), without its call
+            return None
         return value if standard is None else standard(value)
 
     return convert
@@ -124,6 +130,8 @@ def _json_text(default: Callable[[Any], Any]) -> Callable[[Any], Any]:
                 return loads(value)
             except ValueError:
                 pass
+        elif value is None:  # the processor's answer (tests check), without its call
+            return None
         return default(value)
 
     return convert
@@ -172,17 +180,23 @@ def _page(with_user: bool, ordering: Sequence[ColumnElement[Any]]) -> Select[Any
 def _rows(
     prepared: Prepared, raw: Sequence[Sequence[Any]], with_user: bool
 ) -> list[tuple[DataExport, User | None]]:
+    """Rows to (export, user) pairs, converted a column at a time: `map` runs each converter
+    over its column in C, where a loop per row and cell cost a third of `_rows` (issue 8)."""
+    if not raw:
+        return []
     width = len(EXPORTS.columns)
-    converting = [(i, f) for i, f in enumerate(prepared.converters) if f is not None]
-    found: list[tuple[DataExport, User | None]] = []
-    for values in raw:
-        row = list(values)
-        for i, convert in converting:
-            row[i] = convert(row[i])
-        export = ExportRow(*row[:width])
-        user = UserRow(*row[width:]) if with_user and row[width] is not None else None
-        found.append((cast(DataExport, export), cast(User | None, user)))
-    return found
+    columns: list[Any] = list(zip(*raw, strict=True))
+    for i, convert in enumerate(prepared.converters):
+        if convert is not None:
+            columns[i] = map(convert, columns[i])
+    exports = map(ExportRow._make, zip(*columns[:width], strict=True))
+    if not with_user:
+        return [(cast(DataExport, export), None) for export in exports]
+    users = (
+        None if values[0] is None else UserRow._make(values)
+        for values in zip(*columns[width:], strict=True)
+    )
+    return cast(list[tuple[DataExport, User | None]], list(zip(exports, users, strict=True)))
 
 
 def joinable(expand: Collection[str]) -> bool:

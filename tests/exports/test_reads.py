@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC
+from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import JSON
@@ -100,14 +100,31 @@ def test_sqlite_json_columns_read_exactly_as_the_column_type_reads_them() -> Non
 
 @pytest.mark.parametrize(
     "stored",
-    ["2026-12-06 21:40:05.000000", "2026-12-06 21:40:05", "2026-12-06 21:40:05.123456", None],
+    [
+        "2026-12-06 21:40:05.000000",
+        "2026-12-06 21:40:05",
+        "2026-12-06 21:40:05.123456",
+        "2026-12-06T21:40:05",
+        "2026-12-06 21:40:05+02:00",
+        "2026-12-06",
+        "not a time",
+        None,
+    ],
 )
 def test_sqlite_times_read_as_the_orm_reads(stored: str | None) -> None:
+    """Every value, and every failure, is the column type's own processor's."""
     dialect = sqlite.dialect()
     standard = UTCDateTime().dialect_impl(dialect).result_processor(dialect, None)
     fast = reads._converter(UTCDateTime(), dialect)
     assert fast is not None
     assert standard is not None
-    got = fast(stored)
-    assert got == standard(stored)
-    assert got is None or got.tzinfo is UTC
+    try:
+        want: object = standard(stored)
+    except ValueError as error:
+        want = repr(error)
+    try:
+        got: object = fast(stored)
+    except ValueError as error:
+        got = repr(error)
+    assert repr(got) == repr(want)
+    assert not isinstance(got, datetime) or got.tzinfo is UTC
