@@ -1,14 +1,14 @@
 """isoz is the one wire format of every date-time: the same text as the plain formula it
 replaced (isoformat, cut to whole seconds, `Z`) for any value, aware or naive."""
 
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone, tzinfo
 
 from hypothesis import given
 from hypothesis import strategies as st
 
 from app.timefmt import isoz
 
-ZONES = st.one_of(
+ZONES: st.SearchStrategy[tzinfo | None] = st.one_of(
     st.none(),
     st.just(UTC),
     st.integers(min_value=-23 * 60 - 59, max_value=23 * 60 + 59).map(
