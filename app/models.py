@@ -91,7 +91,7 @@ class DataExport(Base):
     __tablename__ = "data_exports"
     __table_args__ = (
         UniqueConstraint("organization_id", "id"),
-        Index("ix_data_exports_org_created", "organization_id", "created_time"),
+        Index("ix_data_exports_org_created_id", "organization_id", "created_time", "id"),
         Index("ix_data_exports_due", "status", "scheduled_time"),
         # AUTOINCREMENT: SQLite would otherwise give a deleted export's number to the next one.
         {"sqlite_autoincrement": True},
