@@ -25,6 +25,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from keyword import iskeyword
 from operator import attrgetter
 from typing import Any
 
@@ -161,59 +162,138 @@ class Run:
         raise Unsupported(f"abstract type {kind}")
 
     def object_completer(self, kind: GraphQLObjectType, details: list[FieldDetails]) -> Complete:
+        """The object's completer, compiled (`_compile_object`) once per type and field nodes.
+        While it compiles, a type that contains itself finds a stand-in that looks the
+        compiled one up when called."""
         key = (kind.name, tuple(id(d.node) for d in details))
-        found = self.shapes.completers.get(key)
+        completers = self.shapes.completers
+        found = completers.get(key)
         if found is not None:
             return found
-        expected = self.path.classes.get(kind.name)
-        typename = kind.name
-        plan: list[Step] | None = None
 
-        def complete(value: Any, run: Run) -> Any:
-            nonlocal plan
-            if value is None:
-                return None
-            if expected is None or not isinstance(value, expected):
-                raise Unsupported(f"{type(value).__name__} for {kind.name}")
-            if plan is None:  # compiled on first use: a type may (one day) contain itself
-                plan = self.object_plan(kind, details)
-            answer: dict[str, Any] = {}
-            for key, read, with_run, finish, same in plan:
-                if finish is None:
-                    answer[key] = typename
-                elif same is not None:  # a str or bool that serializes to itself, inline
-                    read_value = read(value)
-                    answer[key] = (
-                        read_value if type(read_value) is same else finish(read_value, run)
-                    )
-                elif with_run:
-                    answer[key] = finish(read(value, run), run)
-                else:
-                    answer[key] = finish(read(value), run)
-            return answer
+        def stand_in(value: Any, run: Run) -> Any:
+            return completers[key](value, run)
 
-        self.shapes.completers[key] = complete
-        return complete
+        completers[key] = stand_in
+        try:
+            steps = self.object_plan(kind, details)
+            compiled = _compile_object(kind.name, self.path.classes.get(kind.name), steps)
+        except BaseException:
+            del completers[key]
+            raise
+        completers[key] = compiled
+        return compiled
 
     def object_plan(self, kind: GraphQLObjectType, details: list[FieldDetails]) -> list[Step]:
         plan: list[Step] = []
         for key, field_details in self.subfields(kind, details).items():
             name = field_details[0].node.name.value
             if name == "__typename":
-                plan.append((key, _nothing, False, None, None))
+                plan.append(Step(key, None, None, None))
                 continue
             definition = kind.fields[name]
-            read, with_run = self.path.getter(kind, name, definition)
-            finish = self.completer(definition.type, field_details)
-            same = None if with_run else _identity_type(definition.type)
-            plan.append((key, read, with_run, finish, same))
+            reader = self.path.getter(kind, name, definition)
+            kind_of_field = definition.type
+            required = isinstance(kind_of_field, GraphQLNonNull)
+            inner = kind_of_field.of_type if required else kind_of_field
+            if is_leaf_type(inner):
+                finish = _leaf(inner, required=required)
+                plan.append(Step(key, reader, finish, _inline_leaf(inner, required)))
+            else:
+                finish = self.completer(inner, field_details)
+                plan.append(Step(key, reader, finish, None, required=required))
         return plan
 
 
-Step = tuple[str, Callable[..., Any], bool, Complete | None, type | None]
-"""A field of an object's plan: response key, how to read the value (with the run or not), how
-to complete it (None: `__typename`), and the type of the values that are their own answer
-(completed inline, without a call; any other value, null included, goes through `finish`)."""
+@dataclass(frozen=True)
+class Reader:
+    """How a field's value is read: an attribute of the value (`attribute`), else `read`
+    called with the value, and `second` too: "run" or "run.info" (Strawberry's Info: what
+    the resolvers served here read of it is in FastInfo)."""
+
+    read: Callable[..., Any]
+    second: str | None
+    attribute: str | None = None
+
+
+@dataclass(frozen=True)
+class Step:
+    """A field of an object's plan: its response key, its reader (None: `__typename`), how its
+    value completes, and, for a leaf, the Python test (over `v`) of the values that are their
+    own answer without a call (`finish` answers the rest, null included)."""
+
+    key: str
+    reader: Reader | None
+    finish: Complete | None
+    inline: str | None
+    required: bool = False
+
+
+def _inline_leaf(kind: Any, required: bool) -> str | None:
+    """The test, over `v`, of the leaf values that serialize to themselves (as `_leaf`'s own
+    short cuts): a str for String and ID, a bool for Boolean, an int in range for Int; a
+    nullable leaf's null too."""
+    if kind is GraphQLString or kind is GraphQLID:
+        test = "type(v) is str"
+    elif kind is GraphQLBoolean:
+        test = "type(v) is bool"
+    elif kind is GraphQLInt:
+        test = f"(type(v) is int and {INT_RANGE.start} <= v < {INT_RANGE.stop})"
+    else:
+        return None
+    return test if required else f"{test} or v is None"
+
+
+def _compile_object(typename: str, expected: type | None, steps: list[Step]) -> Complete:
+    """graphql-core's completion of an object for these fields, as one Python function: each
+    field read as an attribute (or by its resolver), leaves that are their own answer tested
+    inline, the answer one dict display in the fields' order. A page of 100 exports completes
+    ~1,000 objects; looping over a plan per object was a third of a GraphQL page (issue 8).
+
+    The source is made here from names only: response keys enter as string literals (repr),
+    attributes only when they are identifiers, every other value as a name bound in the
+    function's namespace; nothing from a request is ever evaluated."""
+    if expected is None:
+        return _refusing(f"no class for {typename}")
+    namespace: dict[str, Any] = {
+        "Unsupported": Unsupported,
+        "expected": expected,
+        "typename": typename,
+    }
+    lines = [
+        "def complete(value, run):",
+        "    if value is None:",
+        "        return None",
+        "    if type(value) is not expected and not isinstance(value, expected):",
+        f"        raise Unsupported({typename!r})",
+    ]
+    members: list[str] = []
+    for i, step in enumerate(steps):
+        if step.reader is None or step.finish is None:
+            members.append(f"{step.key!r}: typename")
+            continue
+        reader = step.reader
+        attribute = reader.attribute
+        if attribute is not None and attribute.isidentifier() and not iskeyword(attribute):
+            read = f"value.{attribute}"
+        else:
+            namespace[f"read{i}"] = reader.read
+            second = f", {reader.second}" if reader.second else ""
+            read = f"read{i}(value{second})"
+        namespace[f"finish{i}"] = step.finish
+        lines.append(f"    v = {read}")
+        if step.inline is not None:
+            lines.append(f"    a{i} = v if {step.inline} else finish{i}(v, run)")
+        else:
+            lines.append(f"    a{i} = finish{i}(v, run)")
+            if step.required:
+                lines.append(f"    if a{i} is None:")
+                lines.append("        raise Unsupported('null in a non-null field')")
+        members.append(f"{step.key!r}: a{i}")
+    lines.append("    return {" + ", ".join(members) + "}")
+    exec(compile("\n".join(lines), f"<fast path: {typename}>", "exec"), namespace)  # noqa: S102
+    complete: Complete = namespace["complete"]
+    return complete
 
 
 def _identity_type(kind: GraphQLOutputType) -> type | None:
@@ -289,7 +369,7 @@ class FastPath:
     """Strawberry class by GraphQL type name (a value of another class is not served here)."""
     answered: dict[tuple[str, str | None], bool] = field(default_factory=dict)
     """(document, operation name) → True once answered cleanly, False once unsupported."""
-    getters: dict[tuple[str, str], tuple[Callable[..., Any], bool]] = field(default_factory=dict)
+    getters: dict[tuple[str, str], Reader] = field(default_factory=dict)
     shapes: dict[tuple[str, str | None], tuple[Any, Shapes]] = field(default_factory=dict)
     """Shapes of documents without `@skip` / `@include`, with the document they belong to
     (field nodes are known by identity)."""
@@ -423,10 +503,8 @@ class FastPath:
         assert isinstance(kind, GraphQLObjectType)
         return kind
 
-    def getter(
-        self, kind: GraphQLObjectType, name: str, definition: GraphQLField
-    ) -> tuple[Callable[..., Any], bool]:
-        """How to read the field, and whether the reader takes the run too."""
+    def getter(self, kind: GraphQLObjectType, name: str, definition: GraphQLField) -> Reader:
+        """How to read the field."""
         key = (kind.name, name)
         found = self.getters.get(key)
         if found is None:
@@ -443,27 +521,24 @@ SPECIAL: dict[tuple[str, str], Getter] = {("DataExport", "user"): _user_of}
 """Fields with asynchronous resolvers served from what the root loaded."""
 
 
-def _getter(type_name: str, name: str, definition: GraphQLField) -> tuple[Callable[..., Any], bool]:
-    """How Strawberry reads this field's value (and whether that needs the run), or a reader that
-    sends the request to the standard path (fields with arguments, asynchronous resolvers,
-    extensions, permissions)."""
+def _getter(type_name: str, name: str, definition: GraphQLField) -> Reader:
+    """How Strawberry reads this field's value, or a reader that sends the request to the
+    standard path (fields with arguments, asynchronous resolvers, extensions, permissions)."""
     if (type_name, name) in SPECIAL:
-        return SPECIAL[(type_name, name)], True
+        return Reader(SPECIAL[(type_name, name)], "run")
     own = (definition.extensions or {}).get(DEFINITION)
-    unsupported = _refusing(f"{type_name}.{name}"), True
+    unsupported = Reader(_refusing(f"{type_name}.{name}"), "run")
     if own is None or own.extensions or own.permission_classes or definition.args:
         return unsupported
     resolver = own.base_resolver
     if resolver is None:
-        return attrgetter(own.python_name), False
+        return Reader(attrgetter(own.python_name), None, attribute=own.python_name)
     if resolver.is_async or resolver.arguments or resolver.root_parameter is not None:
         return unsupported
     function = resolver.wrapped_func
     if resolver.self_parameter is None:
         return unsupported
-    if resolver.info_parameter is not None:
-        return (lambda value, run: function(value, run.info)), True
-    return function, False
+    return Reader(function, "run.info" if resolver.info_parameter is not None else None)
 
 
 def _refusing(what: str) -> Getter:
