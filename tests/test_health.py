@@ -33,7 +33,7 @@ from app.models import WorkerHeartbeat, utcnow
 from app.settings import Settings
 from tests.conftest import Harness, start_harness, with_settings
 
-HEAD = "0007"
+HEAD = "0008"
 sqlite_only = pytest.mark.sqlite_only  # a SQLite file of its own
 
 

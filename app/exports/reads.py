@@ -189,11 +189,11 @@ def _rows(
     for i, convert in enumerate(prepared.converters):
         if convert is not None:
             columns[i] = map(convert, columns[i])
-    exports = map(ExportRow._make, zip(*columns[:width], strict=True))
+    exports = map(ExportRow, *columns[:width])
     if not with_user:
         return [(cast(DataExport, export), None) for export in exports]
     users = (
-        None if values[0] is None else UserRow._make(values)
+        None if values[0] is None else UserRow(*values)
         for values in zip(*columns[width:], strict=True)
     )
     return cast(list[tuple[DataExport, User | None]], list(zip(exports, users, strict=True)))
