@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -17,6 +18,7 @@ from weakref import WeakKeyDictionary
 
 from sqlalchemy import event
 from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import (
     AsyncConnection,
     AsyncEngine,
@@ -29,6 +31,8 @@ from app.metrics import db_pool_checked_out
 from app.textfold import register_sqlite_functions
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+PING_AFTER_IDLE_SECONDS = 0.5
+"""A PostgreSQL connection back in the pool for longer is pinged before it is lent again."""
 
 
 def is_sqlite(url: str) -> bool:
@@ -52,9 +56,41 @@ def make_engine(url: str, *, pool_size: int | None = None, **kwargs: Any) -> Asy
         _configure_sqlite(engine)
         _count_checkouts(engine)
         return engine
-    engine = create_async_engine(url, pool_pre_ping=True, **kwargs)
+    engine = create_async_engine(url, **kwargs)
+    _ping_idle_connections(engine)
     _count_checkouts(engine)
     return engine
+
+
+def _ping_idle_connections(engine: AsyncEngine) -> None:
+    """PostgreSQL connections are checked before use when they sat idle in the pool, in one
+    round trip, and replaced when dead (a DisconnectionError makes the pool take a fresh one).
+
+    SQLAlchemy's pool_pre_ping pinged every checkout in three round trips (BEGIN, `;`,
+    ROLLBACK, for pgbouncer's transaction mode): three of the four round trips of a read by id
+    (issue 8). A simple-protocol `SELECT 1` is one message cycle, safe under pgbouncer too. As
+    HikariCP's alive-bypass window does, a connection returned less than
+    PING_AFTER_IDLE_SECONDS ago is lent without a ping: it just answered. A server that went
+    away within that window fails the statement instead, and SQLAlchemy then replaces every
+    pooled connection (tests/test_db_ping.py)."""
+
+    @event.listens_for(engine.sync_engine, "connect")
+    def _fresh(_dbapi_connection: Any, record: Any) -> None:
+        record.info["returned"] = time.monotonic()
+
+    @event.listens_for(engine.sync_engine, "checkin")
+    def _returned(_dbapi_connection: Any, record: Any) -> None:
+        record.info["returned"] = time.monotonic()
+
+    @event.listens_for(engine.sync_engine, "checkout")
+    def _ping(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        returned = record.info.get("returned")
+        if returned is not None and time.monotonic() - returned < PING_AFTER_IDLE_SECONDS:
+            return
+        try:
+            dbapi_connection.run_async(lambda driver: driver.execute("SELECT 1"))
+        except Exception as error:
+            raise DisconnectionError("the pooled connection did not answer a ping") from error
 
 
 def _count_checkouts(engine: AsyncEngine) -> None:
