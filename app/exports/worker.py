@@ -58,9 +58,11 @@ from app.timefmt import parse_iso_datetime
 
 log = logging.getLogger("app.worker")
 
-BATCH_ROWS = 5000
+BATCH_ROWS = 2000
 """Rows read and written at a time: one await (and on SQLite one thread hop) per batch, and
-the per-batch costs of the column path paid 5000 rows at a time; a few MB in memory."""
+the per-batch costs of the column path paid 2000 rows at a time. Not more: a batch's cells,
+columns and lines (~1.5 MB at 2000 rows of the default transactions fields) then stay in a
+core's L2 cache; at 5000 rows the same exports ran ~12% slower (csv and json alike)."""
 PROGRESS_SECONDS = 1.0
 """How often a running export's progress (rows written) is recorded, at most."""
 
