@@ -111,6 +111,21 @@ def _cell(column: ColumnElement[Any], kind: Kind) -> ColumnElement[Any]:
     return cast(column, Text)
 
 
+def driver_statement(stmt: Select[Any], dialect: Dialect) -> tuple[str, list[Any]]:
+    """`stmt` as its driver runs it: the SQL text (positional parameters) and the parameters'
+    values, processed as execute() would process them (a date-time as the dialect stores
+    it). For reading through the driver itself: COPY here, aiosqlite's cursor in
+    app/exports/source.py."""
+    compiled = stmt.compile(dialect=dialect, compile_kwargs={"render_postcompile": True})
+    params = compiled.construct_params()
+    processors: dict[str, Any] = dict(compiled._bind_processors)  # what execute() applies
+    names = compiled.positiontup or []
+    arguments = [
+        processors[name](params[name]) if name in processors else params[name] for name in names
+    ]
+    return compiled.string, arguments
+
+
 async def copy_lines(
     connection: AsyncConnection,
     stmt: Select[Any],
@@ -121,13 +136,7 @@ async def copy_lines(
     """Run `stmt` (from `copy_statement`) as a COPY, giving `sink` CRLF-ended CSV lines
     `batch_rows` at a time (the last batch fewer), as the column path writes its batches."""
     dialect = connection.dialect
-    compiled = stmt.compile(dialect=dialect, compile_kwargs={"render_postcompile": True})
-    params = compiled.construct_params()
-    processors: dict[str, Any] = dict(compiled._bind_processors)  # what execute() applies
-    names = compiled.positiontup or []
-    arguments = [
-        processors[name](params[name]) if name in processors else params[name] for name in names
-    ]
+    sql, arguments = driver_statement(stmt, dialect)
     raw = await connection.get_raw_connection()
     driver = raw.driver_connection
     assert driver is not None
@@ -148,9 +157,9 @@ async def copy_lines(
             pending, count = ([rest] if rest else []), count - batch_rows
 
     try:
-        await driver.copy_from_query(compiled.string, *arguments, output=receive, format="text")
+        await driver.copy_from_query(sql, *arguments, output=receive, format="text")
     except PostgresError as exc:  # the raw driver's error, as SQLAlchemy would have raised it
-        raise DatabaseError(compiled.string, arguments, exc) from exc
+        raise DatabaseError(sql, arguments, exc) from exc
     if count:
         await sink(csv_lines(b"".join(pending), kinds), count)
 

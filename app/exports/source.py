@@ -6,7 +6,8 @@ the moment given (`now`), so a recurring export's relative range moves with each
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+import sqlite3
+from collections.abc import AsyncGenerator, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -14,13 +15,15 @@ from typing import Any, cast
 
 from sqlalchemy import Select, func, literal_column, select, type_coerce
 from sqlalchemy.engine import Dialect
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.exc import DatabaseError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.types import NullType
 
 from app.errors import RecordLimitExceeded
 from app.exports.daterange import parse_date_phrase
 from app.exports.fields import Field, Kind
 from app.exports.formats.base import About, Column, Period, format_money
+from app.exports.pg_copy import driver_statement
 from app.exports.query import parse_filter, parse_sort, q_clause
 from app.exports.resources import RESOURCES, Resource, query_fields
 from app.exports.validation import ExportSpec
@@ -201,6 +204,43 @@ def reading_for(stmt: Select[Any], fields: Sequence[Field], dialect: Dialect) ->
             c.type.dialect_impl(dialect).result_processor(dialect, None) for c in selected
         ),
     )
+
+
+async def batches(
+    connection: AsyncConnection, stmt: Select[Any], size: int
+) -> AsyncGenerator[Sequence[Sequence[Any]], None]:
+    """The rows of `stmt` (a `Reading`'s: no result processing), `size` at a time, the last
+    batch fewer. Close it (contextlib.aclosing) when leaving early: the cursor holds the
+    connection.
+
+    On SQLite the compiled statement runs on aiosqlite's own cursor and its fetchmany's tuples
+    are the batch: SQLAlchemy's streamed result made a Row per row and crossed a greenlet per
+    batch, ~0.5 s of a 1,000,000-row export. Its errors are SQLAlchemy's, as they were.
+    Elsewhere (asyncpg) SQLAlchemy's own stream."""
+    if connection.dialect.driver != "aiosqlite":
+        result = await connection.stream(stmt.execution_options(yield_per=size))
+        async for partition in result.partitions(size):
+            yield partition
+        return
+    sql, arguments = driver_statement(stmt, connection.dialect)
+    raw = await connection.get_raw_connection()
+    driver = raw.driver_connection
+    assert driver is not None
+    try:
+        cursor = await driver.execute(sql, arguments)
+    except sqlite3.Error as exc:  # the driver's error, as SQLAlchemy would have raised it
+        raise DatabaseError(sql, arguments, exc) from exc
+    try:
+        while True:
+            try:
+                rows = await cursor.fetchmany(size)
+            except sqlite3.Error as exc:
+                raise DatabaseError(sql, arguments, exc) from exc
+            if not rows:
+                return
+            yield rows
+    finally:
+        await cursor.close()
 
 
 def records(reading: Reading, rows: Sequence[Sequence[Any]]) -> list[dict[str, Any]]:

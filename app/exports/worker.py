@@ -37,6 +37,7 @@ from app.exports.pg_copy import copy_lines, copy_statement
 from app.exports.resources import RESOURCES
 from app.exports.schedule import latest_missed, next_run_after
 from app.exports.source import (
+    batches,
     bounded_count,
     build_source_query,
     columns,
@@ -539,24 +540,20 @@ class Worker:
         """Write the rows a batch at a time; the rows written."""
         writer, written = plan.writer, 0
         reading = reading_for(plan.statement, plan.fields, connection.dialect)
-        stmt = reading.statement.execution_options(yield_per=BATCH_ROWS)
-        result = await connection.stream(stmt)
         # Columns for the writers that take them (csv, json): bulk work per column
         # instead of a record and a formatter call per cell.
         by_column = writer if isinstance(writer, ColumnWriter) else None
-        partitions = result.partitions(BATCH_ROWS)
-        while True:
-            try:
-                partition = await anext(partitions)
-            except StopAsyncIteration:
-                break
-            written = self._check(written + len(partition), plan, renewer)
-            if by_column is not None:
-                out.write(by_column.columns(columns(reading, partition, len(plan.fields))))
-            else:
-                out.write(writer.rows(records(reading, partition)))
-            progress.written = written
-            await self._batch_written(written)
+        async with contextlib.aclosing(
+            batches(connection, reading.statement, BATCH_ROWS)
+        ) as partitions:
+            async for partition in partitions:
+                written = self._check(written + len(partition), plan, renewer)
+                if by_column is not None:
+                    out.write(by_column.columns(columns(reading, partition, len(plan.fields))))
+                else:
+                    out.write(writer.rows(records(reading, partition)))
+                progress.written = written
+                await self._batch_written(written)
         return written
 
     async def _copy(

@@ -10,6 +10,7 @@ time and stored in a form SQLAlchemy does not write.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import random
@@ -20,6 +21,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import insert, text, update
+from sqlalchemy.exc import DatabaseError
 
 from app.db import is_sqlite, make_engine
 from app.exports.fields import Field, Kind
@@ -29,6 +31,9 @@ from app.exports.formats.csv_writer import UTF8_BOM, cell_formatter
 from app.exports.formats.json_writer import JsonArray, json_object
 from app.exports.pg_copy import copy_lines, copy_statement, csv_lines
 from app.exports.resources import RESOURCES
+from app.exports.source import (
+    batches as read_batches,
+)
 from app.exports.source import (
     build_source_query,
     columns,
@@ -277,8 +282,9 @@ async def read_three(
             by_column, by_record = fast(fmt, fields), fast(fmt, fields)
             reading = reading_for(stmt, fields, connection.dialect)
             got, again = by_column.header(), by_record.header()
-            result = await connection.stream(reading.statement.execution_options(yield_per=size))
-            async for partition in result.partitions(size):
+            async for partition in read_batches(
+                connection, reading.statement, size
+            ):  # as the worker
                 got += by_column.columns(columns(reading, partition, len(fields)))
                 again += by_record.rows(records(reading, partition))
             got += by_column.footer()
@@ -335,12 +341,12 @@ async def read_copied(url: str, fields: Sequence[Field], fmt: str) -> bytes | No
     )
     writer = fast(fmt, fields)
     chunks: list[bytes] = []
-    batches: list[int] = []
+    sizes: list[int] = []
 
     async def sink(chunk: bytes, rows: int) -> None:
         assert chunk.count(b"\r\n") >= rows  # whole lines (and line breaks in cells)
         chunks.append(chunk)
-        batches.append(rows)
+        sizes.append(rows)
 
     try:
         async with engine.connect() as connection:
@@ -351,7 +357,7 @@ async def read_copied(url: str, fields: Sequence[Field], fmt: str) -> bytes | No
     finally:
         await engine.dispose()
     body = b"".join(chunks)
-    assert batches == [64] * 6 + [16]  # every row counted once, line breaks in cells or not
+    assert sizes == [64] * 6 + [16]  # every row counted once, line breaks in cells or not
     return writer.header() + body + writer.footer()
 
 
@@ -390,3 +396,40 @@ def test_a_batch_with_nothing_to_quote_is_transformed_in_bulk() -> None:
             [["a b", "-0.05", "2026-01-02T03:04:05Z"], ["f", "0.00", ""], [shown, "-1.00", ""]]
         )
         assert csv_lines(rows, kinds) == expected.getvalue().encode()
+
+
+async def test_batches_read_what_sqlalchemy_streams_and_fail_as_it_does(database_url: str) -> None:
+    """The worker's reading (on SQLite straight from the driver's cursor): the rows
+    SQLAlchemy's stream gives, `size` at a time; left early, the connection is free again;
+    a failing statement raises SQLAlchemy's error (the worker's `source-query-failed`)."""
+    await seed_transactions(database_url, 130, seed=13)
+    stmt = build_source_query(
+        resource=TRANSACTIONS,
+        organization_id=ORG,
+        fields=ALL_FIELDS,
+        arguments={},
+        date_range=None,
+        now=datetime.now(UTC),
+    )
+    engine = make_engine(database_url)
+    try:
+        async with engine.connect() as connection:
+            reading = reading_for(stmt, ALL_FIELDS, connection.dialect)
+            streamed = (await connection.execute(reading.statement)).all()
+            got = [list(b) async for b in read_batches(connection, reading.statement, 50)]
+            assert [len(b) for b in got] == [50, 50, 30]
+            assert [tuple(r) for b in got for r in b] == [tuple(r) for r in streamed]
+            assert len({r[0] for r in streamed}) == 130  # one organization's rows, each once
+
+            async with contextlib.aclosing(
+                read_batches(connection, reading.statement, 50)
+            ) as partial:
+                assert len(await anext(partial)) == 50
+            assert await connection.scalar(text("SELECT 1")) == 1  # the cursor was closed
+
+            broken = reading.statement.where(text("no_such_column = 1"))
+            with pytest.raises(DatabaseError):
+                async for _ in read_batches(connection, broken, 50):
+                    pass
+    finally:
+        await engine.dispose()
