@@ -10,7 +10,7 @@ invoice is `past-due` exactly when its due date has passed unpaid.
 from __future__ import annotations
 
 import random
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Iterator
 from datetime import datetime, timedelta
 from typing import Any, cast
 
@@ -282,15 +282,28 @@ async def _top_up(
         select(func.count()).select_from(table).where(table.c.organization_id == organization_id)
     )
     start = have or 0
+    for rows in _chunks(organization_id, table.name, start, target, make):
+        await session.execute(insert(table), rows)
+        await session.commit()
+        progress(len(rows))
+    return max(target - start, 0)
+
+
+def _chunks(
+    organization_id: str,
+    table: str,
+    start: int,
+    target: int,
+    make: Callable[[int, random.Random], dict[str, Any]],
+) -> Iterator[list[dict[str, Any]]]:
+    """Rows `start`..`target`-1 of a table, CHUNK at a time, each chunk drawing from its own
+    seeded generator (so a partial chunk's missing rows are the ones it would have had)."""
     for chunk_start in range(start - start % CHUNK, target, CHUNK):
-        rng = _rng(organization_id, table.name, chunk_start // CHUNK)
+        rng = _rng(organization_id, table, chunk_start // CHUNK)
         rows = [make(i, rng) for i in range(chunk_start, min(chunk_start + CHUNK, target))]
         rows = rows[max(start - chunk_start, 0) :]  # rows of a partial chunk already exist
         if rows:
-            await session.execute(insert(table), rows)
-            await session.commit()
-            progress(len(rows))
-    return max(target - start, 0)
+            yield rows
 
 
 def _plan(customers: int, transactions: int) -> dict[str, int]:
@@ -323,20 +336,42 @@ async def generate(
     unknown = set(resources or ()) - set(plan)
     if unknown:
         raise ValueError(f"unknown resources: {', '.join(sorted(unknown))}")
-    org = organization_id
-    makers: dict[str, tuple[type[Base], Callable[[int, random.Random], dict[str, Any]]]] = {
+    added: dict[str, int] = {}
+    for name, (model, make) in _makers(organization_id, customers, transactions, anchor).items():
+        if resources is not None and name not in resources:
+            continue
+        added[name] = await _top_up(session, model, organization_id, plan[name], make, progress)
+    return added
+
+
+Maker = Callable[[int, random.Random], dict[str, Any]]
+
+
+def _makers(
+    org: str, customers: int, transactions: int, anchor: datetime
+) -> dict[str, tuple[type[Base], Maker]]:
+    invoices = _plan(customers, transactions)["invoices"]
+    return {
         "customers": (Customer, lambda i, r: _customer(org, i, r, anchor)),
         "subscriptions": (Subscription, lambda i, r: _subscription(org, i, r, anchor, customers)),
         "invoices": (Invoice, lambda i, r: _invoice(org, i, r, anchor, customers)),
-        "invoiceItems": (
-            InvoiceItem,
-            lambda i, r: _invoice_item(org, i, r, anchor, plan["invoices"]),
-        ),
+        "invoiceItems": (InvoiceItem, lambda i, r: _invoice_item(org, i, r, anchor, invoices)),
         "transactions": (Transaction, lambda i, r: _transaction(org, i, r, anchor, customers)),
     }
-    added: dict[str, int] = {}
-    for name, (model, make) in makers.items():
-        if resources is not None and name not in resources:
-            continue
-        added[name] = await _top_up(session, model, org, plan[name], make, progress)
-    return added
+
+
+def planned_rows(
+    resource: str,
+    *,
+    organization_id: str,
+    customers: int,
+    transactions: int,
+    anchor: datetime,
+    start: int = 0,
+) -> tuple[Table, Iterator[list[dict[str, Any]]]]:
+    """The table of `resource` and the rows `generate` would insert into it from row `start`
+    on, a chunk at a time: for loaders that insert them their own way (bench/export.py)."""
+    model, make = _makers(organization_id, customers, transactions, anchor)[resource]
+    target = _plan(customers, transactions)[resource]
+    table = cast(Table, model.__table__)
+    return table, _chunks(organization_id, table.name, start, target, make)

@@ -7,6 +7,7 @@ making the scenario invalid before anything is timed. The figures themselves liv
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import socket
@@ -190,3 +191,89 @@ def test_graphql_must_carry_every_member_rest_shows() -> None:
     graphql = {"id": "e", "links": [], "user": {"id": "u"}}
     assert "missing ['status']" in (same_members(rest, graphql) or "")
     assert same_members(rest, {**graphql, "status": "x"}) is None
+
+
+# --- the export bench's seed: the demo rows, loaded in bulk ----------------------------------
+
+
+async def _transactions(url: str, org: str, *, stored: bool = False) -> list[tuple[object, ...]]:
+    """The organization's transactions through the ORM's types, or as stored (`stored`: on
+    SQLite the date-times' text, which the export's fast path checks the shape of)."""
+    from sqlalchemy import select, text
+
+    from app.db import make_engine
+    from app.models import Transaction
+
+    engine = make_engine(url)
+    table = Transaction.__table__
+    statement = (
+        text("SELECT * FROM transactions WHERE organization_id = :org ORDER BY id")
+        if stored
+        else select(table).where(table.c.organization_id == org).order_by(table.c.id)
+    )
+    try:
+        async with engine.connect() as connection:
+            result = await connection.execute(statement, {"org": org} if stored else {})
+            return [tuple(row) for row in result]
+    finally:
+        await engine.dispose()
+
+
+async def test_the_export_bench_seed_loads_exactly_the_rows_demo_data_generates(
+    database_url: str, tmp_path: Path
+) -> None:
+    """bench/export.py loads a fresh organization in bulk (executemany or COPY); the rows,
+    read back through the ORM's types, are the ones app.demo_data.generate inserts, and an
+    organization already holding some is topped up by generate itself."""
+    from sqlalchemy import inspect
+
+    from app.db import is_sqlite, make_engine, make_sessionmaker
+    from app.demo import ensure_user
+    from app.demo_data import generate
+    from app.migrate import upgrade
+    from bench import export as exports
+
+    await exports.seed(database_url, {"bulk": 12_345, "small": 3}, 50)
+    reference = f"sqlite+aiosqlite:///{tmp_path / 'reference.db'}"
+    await asyncio.to_thread(upgrade, reference)  # it runs its own event loop
+    engine = make_engine(reference)
+    try:
+        async with make_sessionmaker(engine)() as session:
+            for org, size in (("bulk", 12_345), ("small", 3), ("grown", 7_000)):
+                await ensure_user(session, organization_id=org, email="bench@example.com")
+                await session.commit()
+                await generate(
+                    session,
+                    organization_id=org,
+                    customers=50,
+                    transactions=size,
+                    anchor=exports.ANCHOR,
+                    resources=("transactions",),
+                )
+    finally:
+        await engine.dispose()
+    for org in ("bulk", "small"):
+        ours = await _transactions(database_url, org)
+        assert len(ours) == {"bulk": 12_345, "small": 3}[org]
+        assert ours == await _transactions(reference, org)
+        if is_sqlite(database_url):
+            raw = await _transactions(database_url, org, stored=True)
+            assert raw == await _transactions(reference, org, stored=True)
+            assert isinstance(raw[0][-1], str)
+            assert len(raw[0][-1]) == 26  # `YYYY-MM-DD HH:MM:SS.ffffff`, as SQLAlchemy writes
+    # Some rows already there: the rest come from generate, the same as one go would give.
+    await exports.seed(database_url, {"grown": 5_001}, 50)
+    await exports.seed(database_url, {"grown": 7_000}, 50)
+    assert await _transactions(database_url, "grown") == await _transactions(reference, "grown")
+    # The indexes dropped for the load are back.
+    engine = make_engine(database_url)
+    try:
+        async with engine.connect() as connection:
+            indexes = await connection.run_sync(
+                lambda sync: inspect(sync).get_indexes("transactions")
+            )
+    finally:
+        await engine.dispose()
+    assert {"ix_transactions_org_created", "ix_transactions_org_status"} <= {
+        index["name"] for index in indexes
+    }
