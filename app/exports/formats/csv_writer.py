@@ -79,20 +79,23 @@ class CsvWriter:
     def columns(self, batch: Sequence[Column]) -> bytes:
         """`rows` for a batch given as columns (the worker's path), the same bytes.
 
-        Most batches need no quoting at all: their lines are then plain joins, checked in bulk
-        (no quote, CR or LF in any cell, one comma per column gap); any other batch goes
-        through the csv module with the cells already made.
+        Most batches need no quoting at all: their lines are then plain joins. A column whose
+        cells were checked on the way (text, scanned for a quote, comma, CR or LF) or cannot
+        hold one (rendered money and date-times) needs no check of the lines; otherwise the
+        lines are checked in bulk (no quote, CR or LF in any cell, one comma per column gap).
+        Any other batch goes through the csv module with the cells already made.
         """
-        cells = [
+        made = [
             _column_cells(column, cell, field.kind)
             for column, field, (_, cell) in zip(batch, self._fields, self._columns, strict=True)
         ]
+        cells = [texts for texts, _ in made]
         count = len(cells[0])
         if not count:
             return b""
         if len(cells) > 1:  # a lone empty cell is written `""`: the csv module knows
             body = "\r\n".join(map(",".join, zip(*cells, strict=True)))
-            if (
+            if all(plain for _, plain in made) or (
                 '"' not in body
                 and body.count(",") == count * (len(cells) - 1)
                 and body.count("\n") == count - 1
@@ -111,18 +114,30 @@ class CsvWriter:
         return encode(buffer.getvalue())
 
 
-def _column_cells(column: Column, cell: CellFormatter, kind: Kind) -> Sequence[str]:
-    """A column's cells, as `cell` would make them one by one, in bulk where it can."""
+# What makes the csv module quote a cell (minimal quoting, `,` delimiter, CRLF lines).
+_QUOTED = ('"', ",", "\n", "\r")
+# Rendered cells of these kinds are digits, `-`, `.`, `:`, `T` and `Z`: nothing to quote.
+_PLAIN_RENDERED = frozenset((Kind.MONEY, Kind.DATETIME))
+
+
+def _column_cells(column: Column, cell: CellFormatter, kind: Kind) -> tuple[Sequence[str], bool]:
+    """A column's cells, as `cell` would make them one by one, in bulk where it can; and True
+    when none of them needs quoting (False: not known)."""
     values = cast(Sequence[Any], column.values)
-    if not column.rendered and kind is not Kind.STRING:
-        return list(map(cell, values))
-    texts = ["" if v is None else v for v in values] if None in values else values
     if column.rendered:  # money and date-times: never neutralised
-        return texts
+        texts = ["" if v is None else v for v in values] if None in values else values
+        return texts, kind in _PLAIN_RENDERED
+    if kind is not Kind.STRING:
+        return list(map(cell, values)), False
+    texts = values
     try:
-        joined = "\x00".join(texts)
-    except TypeError:  # not all text
-        return list(map(cell, values))
+        joined = "\x00".join(texts)  # fails on a NULL: then made "" and tried again
+    except TypeError:
+        texts = ["" if v is None else v for v in values]
+        try:
+            joined = "\x00".join(texts)
+        except TypeError:  # not all text
+            return list(map(cell, values)), False
     if joined[:1] in _FORMULA_STARTS or _NEXT_FORMULA.search(joined) is not None:
-        return list(map(cell, values))
-    return texts
+        return list(map(cell, values)), False
+    return texts, not any(mark in joined for mark in _QUOTED)
