@@ -138,8 +138,22 @@ def _json_texts(
             return ["null" if v is None else f'"{v}"' for v in values], False
         return ["null" if v is None else v for v in values], False  # type: ignore[misc]
     if field.kind is Kind.STRING and not nulls:
+        if _nothing_to_escape(values):
+            return values, True  # type: ignore[return-value]
         try:
             return list(map(dump_string, values)), False  # type: ignore[arg-type]
         except TypeError:  # not all text
             pass
     return list(map(formatter, values)), False
+
+
+def _nothing_to_escape(values: Sequence[object]) -> bool:
+    """Whether every value is a str that `dump_string` would only put in quotes: no `"`,
+    no backslash, no control character below U+0020 (what it escapes; other text, non-ASCII
+    included, stays as it is). One C pass each: the types, isprintable (False for every
+    control character, and for some other text, which then simply takes the general way),
+    two memchr scans."""
+    if set(map(type, values)) != {str}:
+        return False
+    joined = "".join(values)  # type: ignore[arg-type]
+    return joined.isprintable() and '"' not in joined and "\\" not in joined

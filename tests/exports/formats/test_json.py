@@ -194,3 +194,29 @@ def test_metadata() -> None:
     api = make_writer("json-api", fields=FIELDS, resource="transactions", title="t")
     assert (plain.content_type, plain.extension) == ("application/json", "json")
     assert (api.content_type, api.extension) == ("application/vnd.api+json", "json")
+
+
+def test_text_left_to_the_template_is_exactly_what_dump_string_would_only_quote() -> None:
+    """A text column the writer quotes through its template (no call per value) must be one
+    dump_string would not change inside the quotes: checked for every character of the BMP
+    and beyond, alone and in company."""
+    from app.exports.formats.base import dump_string
+    from app.exports.formats.json_writer import _nothing_to_escape
+
+    characters = [chr(c) for c in range(0x3000)] + ["\ud800", "\U0001f600", "\u2028", "\ufeff"]
+    for c in characters:
+        text = f"a{c}b"
+        if _nothing_to_escape([text]):
+            assert dump_string(text) == f'"{text}"', repr(c)
+    assert _nothing_to_escape(["plain", "", "Ольга 美咲 😀", "=1+2"])
+    assert not _nothing_to_escape(["plain", 'a "quote"'])
+    assert not _nothing_to_escape(["plain", "back\\slash"])
+    assert not _nothing_to_escape(["plain", "line\nbreak"])
+    assert not _nothing_to_escape(["plain", None])
+    assert not _nothing_to_escape([])
+
+    class Text(str):
+        def __str__(self) -> str:
+            return "other"
+
+    assert not _nothing_to_escape(["plain", Text("x")])  # %s would call its __str__
