@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any
 from weakref import WeakKeyDictionary
 
-from sqlalchemy import event
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy import Select, event
+from sqlalchemy.engine import Dialect, Engine, make_url
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import (
     AsyncConnection,
@@ -91,6 +91,21 @@ def _ping_idle_connections(engine: AsyncEngine) -> None:
             dbapi_connection.run_async(lambda driver: driver.execute("SELECT 1"))
         except Exception as error:
             raise DisconnectionError("the pooled connection did not answer a ping") from error
+
+
+def driver_statement(stmt: Select[Any], dialect: Dialect) -> tuple[str, list[Any]]:
+    """`stmt` as its driver runs it: the SQL text (positional parameters) and the parameters'
+    values, processed as execute() would process them (a date-time as the dialect stores
+    it). For reading through the driver itself: the PostgreSQL COPY of
+    app/exports/pg_copy.py, aiosqlite's cursor in app/exports/source.py."""
+    compiled = stmt.compile(dialect=dialect, compile_kwargs={"render_postcompile": True})
+    params = compiled.construct_params()
+    processors: dict[str, Any] = dict(compiled._bind_processors)  # what execute() applies
+    names = compiled.positiontup or []
+    arguments = [
+        processors[name](params[name]) if name in processors else params[name] for name in names
+    ]
+    return compiled.string, arguments
 
 
 def _count_checkouts(engine: AsyncEngine) -> None:

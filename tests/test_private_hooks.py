@@ -46,7 +46,7 @@ APP = Path(app.__file__).resolve().parent
 
 # Library attributes whose names start with one underscore, read or overridden in app/, and
 # where. Each has a check below and a line in the README.
-PRIVATE_HOOKS: set[tuple[str, str]] = {("_bind_processors", "app/exports/pg_copy.py")}
+PRIVATE_HOOKS: set[tuple[str, str]] = {("_bind_processors", "app/db.py")}
 
 # Undocumented (though not underscored) methods of library classes that app/ overrides: their
 # upstream definitions must still exist, with the parameters ours take.
@@ -315,9 +315,10 @@ def test_fpdf_ttf_font_cmap() -> None:
 
 
 def test_sqlalchemy_compiled_bind_processors_cover_expanded_parameters() -> None:
-    """app/exports/pg_copy.py hands a COPY's parameters to asyncpg itself, processed as
-    execute() would: `SQLCompiler._bind_processors` must map each name of `positiontup`
-    (IN lists expanded by render_postcompile included) that has a processor to it."""
+    """app/db.py driver_statement hands a statement's parameters to the driver itself (a COPY
+    to asyncpg, an export's read to aiosqlite), processed as execute() would:
+    `SQLCompiler._bind_processors` must map each name of `positiontup` (IN lists expanded by
+    render_postcompile included) that has a processor to it."""
     from datetime import UTC, datetime
 
     from sqlalchemy import bindparam, column, select, table

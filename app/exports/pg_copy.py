@@ -47,6 +47,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.types import TypeDecorator
 
+from app.db import driver_statement
 from app.exports.fields import Field, Kind
 from app.exports.formats.csv_writer import neutralise
 
@@ -109,21 +110,6 @@ def _cell(column: ColumnElement[Any], kind: Kind) -> ColumnElement[Any]:
     if kind is Kind.BOOLEAN:
         return case((column, sql("'true'")), (~column, sql("'false'")))
     return cast(column, Text)
-
-
-def driver_statement(stmt: Select[Any], dialect: Dialect) -> tuple[str, list[Any]]:
-    """`stmt` as its driver runs it: the SQL text (positional parameters) and the parameters'
-    values, processed as execute() would process them (a date-time as the dialect stores
-    it). For reading through the driver itself: COPY here, aiosqlite's cursor in
-    app/exports/source.py."""
-    compiled = stmt.compile(dialect=dialect, compile_kwargs={"render_postcompile": True})
-    params = compiled.construct_params()
-    processors: dict[str, Any] = dict(compiled._bind_processors)  # what execute() applies
-    names = compiled.positiontup or []
-    arguments = [
-        processors[name](params[name]) if name in processors else params[name] for name in names
-    ]
-    return compiled.string, arguments
 
 
 async def copy_lines(

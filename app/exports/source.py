@@ -19,11 +19,11 @@ from sqlalchemy.exc import DatabaseError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.types import NullType
 
+from app.db import driver_statement
 from app.errors import RecordLimitExceeded
 from app.exports.daterange import parse_date_phrase
 from app.exports.fields import Field, Kind
 from app.exports.formats.base import About, Column, Period, format_money
-from app.exports.pg_copy import driver_statement
 from app.exports.query import parse_filter, parse_sort, q_clause
 from app.exports.resources import RESOURCES, Resource, query_fields
 from app.exports.validation import ExportSpec
