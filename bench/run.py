@@ -397,7 +397,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--exports", type=int, default=1000, help="exports in the database")
     parser.add_argument("--export-rows", type=int, default=1_000_000, help="CSV/JSON rows")
     parser.add_argument("--rss-rows", default="1000000,5000000", help="sizes for the peak RSS rows")
-    parser.add_argument("--quick", action="store_true", help="one-minute pass: small sizes")
+    parser.add_argument("--quick", action="store_true", help="a one-minute pass: 1 s runs, small sizes")
     parser.add_argument("--no-postgres", action="store_true")
     parser.add_argument("--no-exports", action="store_true")
     parser.add_argument("--no-http", action="store_true")
@@ -405,7 +405,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, default=ROOT / "bench" / "results.json")
     args = parser.parse_args(argv)
     if args.quick:
-        args.seconds, args.warmup, args.export_rows, args.rss_rows = 2, 0, 20_000, "20000,100000"
+        args.seconds, args.warmup, args.export_rows, args.rss_rows = 1, 0, 100_000, "100000,300000"
     if args.rounds < 3 or args.seconds < 1:
         parser.error("--rounds must be >= 3 and --seconds >= 1")
     wrk.wrk_path()
