@@ -397,7 +397,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--exports", type=int, default=1000, help="exports in the database")
     parser.add_argument("--export-rows", type=int, default=1_000_000, help="CSV/JSON rows")
     parser.add_argument("--rss-rows", default="1000000,5000000", help="sizes for the peak RSS rows")
-    parser.add_argument("--quick", action="store_true", help="a one-minute pass: 1 s runs, small sizes")
+    parser.add_argument("--quick", action="store_true", help="one-minute pass: 1 s runs")
     parser.add_argument("--no-postgres", action="store_true")
     parser.add_argument("--no-exports", action="store_true")
     parser.add_argument("--no-http", action="store_true")
