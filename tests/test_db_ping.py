@@ -14,7 +14,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from app.db import PING_AFTER_IDLE_SECONDS, make_engine
+from app.db import PING_AFTER_IDLE_SECONDS, direct_reads, make_engine
 
 PING = "SELECT 1"
 PG_URL = os.environ.get("TEST_DATABASE_URL") or "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
@@ -82,3 +82,24 @@ async def test_a_connection_dropped_within_the_window_fails_once_then_the_pool_r
         await _pid(engine)
     assert failed.value.connection_invalidated
     assert await _pid(engine) != first
+
+
+async def _direct_pid(engine: AsyncEngine) -> int:
+    async with direct_reads(engine) as fetch:
+        return int((await fetch("SELECT pg_backend_pid()", []))[0][0])
+
+
+async def test_a_direct_read_on_a_dropped_connection_fails_once_and_gives_it_up(
+    engine: AsyncEngine,
+) -> None:
+    """The hot reads call the driver itself, so SQLAlchemy never sees its error to renew the
+    pool: the read gives its connection up, or the pool would lend the dead one again and
+    again within the window."""
+    first = await _direct_pid(engine)
+    assert await _direct_pid(engine) == first  # a pool of one: the same connection
+    await _terminate(first)
+    with pytest.raises(Exception):  # noqa: B017, PT011  # asyncpg's own, whichever it is
+        await _direct_pid(engine)
+    second = await _direct_pid(engine)  # at once, within the window: a fresh connection
+    assert second != first
+    assert await _direct_pid(engine) == second

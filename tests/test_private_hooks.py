@@ -339,3 +339,16 @@ def test_sqlalchemy_compiled_bind_processors_cover_expanded_parameters() -> None
     assert len(names) == 3, f"positiontup changed shape: {names}"
     assert "since" in processors, "SQLCompiler._bind_processors no longer holds a TypeDecorator's"
     assert processors["since"](datetime(2026, 1, 1, 1, tzinfo=UTC)) == datetime(2026, 1, 1, 1)
+
+
+async def test_sqlalchemy_greenlet_spawn_runs_sync_code_that_awaits() -> None:
+    """app/db.py direct_reads returns a raw pool connection through `sqlalchemy.util`'s
+    `greenlet_spawn` (exported, but outside SQLAlchemy's documented API): it must still run a
+    synchronous callable inside which the asyncio adapters' awaits work."""
+    from sqlalchemy.util import await_only, greenlet_spawn
+
+    async def answer() -> int:
+        await asyncio.sleep(0)
+        return 42
+
+    assert await greenlet_spawn(lambda: await_only(answer())) == 42
