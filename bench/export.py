@@ -336,18 +336,6 @@ def psql_copy(url: str, out: Path, rows: int) -> Run:
     return run_cli("psql \\copy csv", command, out, rows, env=env, writes_out=True)
 
 
-async def pg_admin(url: str, statement: str) -> None:
-    from sqlalchemy import text
-    from sqlalchemy.ext.asyncio import create_async_engine
-
-    engine = create_async_engine(url, isolation_level="AUTOCOMMIT")
-    try:
-        async with engine.connect() as connection:
-            await connection.execute(text(statement))
-    finally:
-        await engine.dispose()
-
-
 def best(runs: list[Run]) -> Run:
     """The fastest of the repeats: the one least disturbed by whatever else ran meanwhile."""
     return min(runs, key=lambda r: r.seconds)
@@ -411,6 +399,8 @@ def print_table(
 
 
 def main(argv: list[str] | None = None) -> int:
+    from bench import seed as seeding
+
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rows", type=int, default=1_000_000, help="transactions to export")
     parser.add_argument(
@@ -447,6 +437,7 @@ def main(argv: list[str] | None = None) -> int:
     url = f"sqlite+aiosqlite:///{db.resolve()}"
     pg_admin_url = make_url(args.pg_url)
     pg_url = pg_admin_url.set(database=args.pg_db).render_as_string(hide_password=False)
+    server = pg_admin_url.set(drivername="postgresql").render_as_string(hide_password=False)
     print(f"database {db}", flush=True)
     pg_made = False
     try:
@@ -462,7 +453,7 @@ def main(argv: list[str] | None = None) -> int:
             admin = pg_admin_url.render_as_string(hide_password=False)
             with_pg = asyncio.run(pg_exists(admin, args.pg_db))
             if not with_pg:
-                asyncio.run(pg_admin(admin, f'CREATE DATABASE "{args.pg_db}"'))
+                asyncio.run(seeding.admin(server, f'CREATE DATABASE "{args.pg_db}"'))
             pg_made = True
             upgrade(pg_url)
             asyncio.run(seed(pg_url, {ORG: args.rows}, args.customers))
@@ -517,8 +508,7 @@ def main(argv: list[str] | None = None) -> int:
             args.json_out.write_text(json.dumps(figures, indent=2) + "\n")
     finally:
         if pg_made and not args.keep:
-            admin = pg_admin_url.render_as_string(hide_password=False)
-            asyncio.run(pg_admin(admin, f'DROP DATABASE IF EXISTS "{args.pg_db}" WITH (FORCE)'))
+            seeding.drop_database(server, args.pg_db)
         if args.keep:
             print(f"kept {work}" + ("" if args.no_pg else f" and the database {args.pg_db}"))
         else:

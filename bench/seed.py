@@ -98,7 +98,8 @@ async def _fill(database_url: str, exports: int) -> Seeded:
         await engine.dispose()
 
 
-async def _admin(server_url: str, statement: str) -> None:
+async def admin(server_url: str, statement: str) -> None:
+    """One statement on a PostgreSQL server, outside a transaction (CREATE or DROP DATABASE)."""
     import asyncpg
 
     connection = await asyncpg.connect(server_url)
@@ -110,9 +111,9 @@ async def _admin(server_url: str, statement: str) -> None:
 
 def create_database(server_url: str, name: str) -> None:
     """A fresh PostgreSQL database (dropped first if a crashed run left it)."""
-    asyncio.run(_admin(server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    asyncio.run(_admin(server_url, f'CREATE DATABASE "{name}"'))
+    asyncio.run(admin(server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    asyncio.run(admin(server_url, f'CREATE DATABASE "{name}"'))
 
 
 def drop_database(server_url: str, name: str) -> None:
-    asyncio.run(_admin(server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    asyncio.run(admin(server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))

@@ -307,10 +307,6 @@ def _identity_type(kind: GraphQLOutputType) -> type | None:
     return None
 
 
-def _nothing(*_: Any) -> None:
-    return None
-
-
 WRAPPED = "wrapped_cls"
 """Where Strawberry's enum types keep their Python enum class."""
 INT_RANGE = range(-(2**31), 2**31)

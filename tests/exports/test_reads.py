@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 from sqlalchemy import JSON
@@ -76,6 +78,14 @@ JSON_TEXTS = [
 ]
 
 
+def outcome(convert: Callable[[Any], Any], value: Any) -> object:
+    """What `convert` answers for `value`: its result, or the repr of the error it raises."""
+    try:
+        return convert(value)
+    except Exception as error:
+        return repr(error)
+
+
 def test_sqlite_json_columns_read_exactly_as_the_column_type_reads_them() -> None:
     """reads.py parses SQLite's JSON text with orjson first: every value, and every failure,
     is the column type's own processor's."""
@@ -86,14 +96,7 @@ def test_sqlite_json_columns_read_exactly_as_the_column_type_reads_them() -> Non
     assert fast is not None
     assert fast is not own
     for text in JSON_TEXTS:
-        try:
-            want: object = own(text)
-        except Exception as error:
-            want = repr(error)
-        try:
-            got: object = fast(text)
-        except Exception as error:
-            got = repr(error)
+        want, got = outcome(own, text), outcome(fast, text)
         assert repr(got) == repr(want), text
         assert type(got) is type(want), text
 
@@ -118,13 +121,6 @@ def test_sqlite_times_read_as_the_orm_reads(stored: str | None) -> None:
     fast = reads._converter(UTCDateTime(), dialect)
     assert fast is not None
     assert standard is not None
-    try:
-        want: object = standard(stored)
-    except ValueError as error:
-        want = repr(error)
-    try:
-        got: object = fast(stored)
-    except ValueError as error:
-        got = repr(error)
+    want, got = outcome(standard, stored), outcome(fast, stored)
     assert repr(got) == repr(want)
     assert not isinstance(got, datetime) or got.tzinfo is UTC

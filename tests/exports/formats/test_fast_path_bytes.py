@@ -20,7 +20,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from sqlalchemy import insert, text, update
+from sqlalchemy import Select, insert, text, update
 from sqlalchemy.exc import DatabaseError
 
 from app.db import is_sqlite, make_engine
@@ -254,13 +254,9 @@ def transaction_rows(count: int, seed: int) -> Iterator[dict[str, Any]]:
         }
 
 
-async def read_three(
-    url: str, fields: Sequence[Field], fmt: str, size: int
-) -> tuple[bytes, bytes, bytes]:
-    """One export of the table three ways: the plain path; the column path; the driver's
-    values made records (what the writers without a column path get)."""
-    engine = make_engine(url)
-    stmt = build_source_query(
+def transactions_query(fields: Sequence[Field]) -> Select[Any]:
+    """The source query of an export of ORG's transactions: every row, no range or filter."""
+    return build_source_query(
         resource=TRANSACTIONS,
         organization_id=ORG,
         fields=fields,
@@ -268,6 +264,15 @@ async def read_three(
         date_range=None,
         now=datetime.now(UTC),
     )
+
+
+async def read_three(
+    url: str, fields: Sequence[Field], fmt: str, size: int
+) -> tuple[bytes, bytes, bytes]:
+    """One export of the table three ways: the plain path; the column path; the driver's
+    values made records (what the writers without a column path get)."""
+    engine = make_engine(url)
+    stmt = transactions_query(fields)
     keys = record_keys(fields)
     money = tuple(f.path for f in fields if f.kind is Kind.MONEY)
     try:
@@ -331,14 +336,7 @@ async def read_copied(url: str, fields: Sequence[Field], fmt: str) -> bytes | No
     """The export as the worker writes a csv on PostgreSQL (app/exports/pg_copy.py): the
     lines the server renders; None where that path is not taken (SQLite)."""
     engine = make_engine(url)
-    stmt = build_source_query(
-        resource=TRANSACTIONS,
-        organization_id=ORG,
-        fields=fields,
-        arguments={},
-        date_range=None,
-        now=datetime.now(UTC),
-    )
+    stmt = transactions_query(fields)
     writer = fast(fmt, fields)
     chunks: list[bytes] = []
     sizes: list[int] = []
@@ -403,14 +401,7 @@ async def test_batches_read_what_sqlalchemy_streams_and_fail_as_it_does(database
     SQLAlchemy's stream gives, `size` at a time; left early, the connection is free again;
     a failing statement raises SQLAlchemy's error (the worker's `source-query-failed`)."""
     await seed_transactions(database_url, 130, seed=13)
-    stmt = build_source_query(
-        resource=TRANSACTIONS,
-        organization_id=ORG,
-        fields=ALL_FIELDS,
-        arguments={},
-        date_range=None,
-        now=datetime.now(UTC),
-    )
+    stmt = transactions_query(ALL_FIELDS)
     engine = make_engine(database_url)
     try:
         async with engine.connect() as connection:
